@@ -1,0 +1,57 @@
+# relayq glue: install Debian packages, configure, build, run and test.
+# `make run` and `make test` are the only two commands a new machine needs.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CONFIG     ?= deploy/relayq.dev.toml
+SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
+PACKAGES   := $(shell grep -v '^\#' deploy/debian-packages.txt)
+WERROR     := $(if $(CI),ON,OFF)
+
+.PHONY: all deps build build-asan run test test-release test-asan bench format clean
+
+all: build
+
+# Install only what is missing, so a prepared machine does not touch apt at all.
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAYQ_WERROR=$(WERROR)
+
+$(ASAN_BUILD)/build.ninja: | deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRELAYQ_SANITIZE=ON -DRELAYQ_WERROR=$(WERROR)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+run: build
+	mkdir -p var
+	$(BUILD)/relayq serve --config $(CONFIG)
+
+# Every test on the optimised build, then every test again under ASan + UBSan.
+test: test-release test-asan
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j 2
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j 2
+
+bench: build
+	bench/run
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,133 @@
+// The relayq configuration: the TOML file of shared/CONTRACT.md, parsed and validated.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "policy/ip_address.hpp"
+
+namespace relayq::mta {
+
+using Duration = std::chrono::milliseconds;
+
+enum class ListenerMode { relay, submission, smtps };
+
+struct ListenerConfig {
+  std::string address = "127.0.0.1:2525";  // "ip:port" or "[ipv6]:port", as written
+  std::string host;                         // the ip part, brackets removed
+  std::uint16_t port = 0;
+  ListenerMode mode = ListenerMode::relay;
+  std::uint64_t max_message_size = 25ull << 20;
+  std::uint32_t max_recipients = 1000;
+  std::uint32_t max_connections = 10000;
+  bool proxy_protocol = false;
+  // Extensions to the contract: RFC 5321 4.5.3.2 timeouts and a minimum data rate.
+  Duration command_timeout = std::chrono::minutes(5);  // waiting for a command line
+  Duration data_timeout = std::chrono::minutes(3);     // between data blocks in DATA/BDAT
+  std::uint64_t min_data_rate = 500;                   // bytes/s over a whole DATA; 0 = off
+};
+
+struct RetryConfig {
+  Duration initial = std::chrono::minutes(5);
+  double factor = 2.0;
+  Duration max_interval = std::chrono::hours(4);
+  Duration max_age = std::chrono::hours(24 * 5);
+  double jitter = 0.1;
+  Duration delay_warning = std::chrono::hours(4);  // 0 = off
+};
+
+struct RouteConfig {
+  std::string nexthop;  // "host:port"
+};
+
+struct DkimSignConfig {
+  std::string domain;
+  std::string selector;
+  std::string key;  // path to a PEM file
+};
+
+struct Config {
+  std::string path;  // the file this came from
+
+  struct Server {
+    std::string hostname = "localhost";
+    unsigned loops = 0;  // event loop threads; 0 = one per core
+    Duration shutdown_timeout = std::chrono::seconds(10);
+  } server;
+
+  std::vector<ListenerConfig> listeners;
+
+  struct Queue {
+    std::string path = "var/queue";
+  } queue;
+
+  struct Relay {
+    std::vector<policy::Cidr> networks;
+    std::vector<std::string> network_texts;
+    std::vector<std::string> domains;
+  } relay;
+
+  struct Delivery {
+    std::string smarthost;
+    std::uint16_t port = 25;
+    std::uint32_t max_connections_per_destination = 20;
+    std::string tls = "opportunistic";
+  } delivery;
+
+  std::map<std::string, RouteConfig> routes;  // recipient domain (lower-case) -> next hop
+
+  RetryConfig retry;
+  std::map<std::string, RetryConfig> retry_domains;  // per destination domain overrides
+
+  struct Dns {
+    std::vector<std::string> servers;
+  } dns;
+
+  struct Metrics {
+    std::string listen = "127.0.0.1:9464";
+  } metrics;
+
+  struct Admin {
+    std::string listen = "127.0.0.1:8025";
+  } admin;
+
+  struct Tls {
+    std::string cert;
+    std::string key;
+  } tls;
+
+  struct Auth {
+    std::string users_file;
+  } auth;
+
+  struct Policy {
+    std::string spf = "off";
+    std::string dkim_verify = "off";
+    std::string rdns = "off";
+  } policy;
+
+  std::vector<DkimSignConfig> dkim_sign;
+};
+
+// A config error, already formatted as "FILE:LINE: message".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates a config file. Throws ConfigError on the first problem.
+Config load_config(const std::string& path);
+
+// Parses config text; `path` is used in error messages only.
+Config parse_config(std::string_view text, const std::string& path);
+
+// "25MiB", "10M", "512K", "1G", "1000" -> bytes. Throws std::invalid_argument.
+std::uint64_t parse_size(std::string_view text);
+// "30s", "5m", "4h", "5d", "0" -> duration. Throws std::invalid_argument.
+Duration parse_duration(std::string_view text);
+
+}  // namespace relayq::mta

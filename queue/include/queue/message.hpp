@@ -1,0 +1,57 @@
+// A queued message: its envelope with per-recipient delivery state, and its body.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relayq::queue {
+
+// Message ids are 64-bit, time-ordered (milliseconds << 20 | counter), shown as 16 hex digits.
+using MessageId = std::uint64_t;
+
+std::string format_id(MessageId id);
+std::optional<MessageId> parse_id(std::string_view text);
+
+enum class RecipientState : std::uint8_t { pending = 0, delivered = 1, bounced = 2 };
+
+std::string_view to_string(RecipientState state);
+
+// One delivery attempt for one recipient, kept for `relayq queue show`.
+struct Attempt {
+  std::int64_t time_ms = 0;  // wall clock, ms since the epoch
+  std::string nexthop;       // "host[ip]:port" or empty when no connection was made
+  std::string reply;         // the remote reply, or our own description of the failure
+};
+
+struct Recipient {
+  std::string address;
+  RecipientState state = RecipientState::pending;
+  std::uint32_t attempts = 0;
+  std::string last_reply;
+  std::int64_t next_attempt_ms = 0;  // wall clock; 0 = due now
+  std::vector<Attempt> history;
+};
+
+struct Envelope {
+  MessageId id = 0;
+  std::string sender;  // empty for the null sender <>
+  std::vector<Recipient> recipients;
+  std::int64_t received_ms = 0;  // wall clock at reception
+  std::string listener;          // listener address the message came in on
+  std::string client_address;    // peer IP as text
+  std::string helo;              // the HELO/EHLO argument
+  bool eight_bit_mime = false;   // BODY=8BITMIME was given
+  bool smtputf8 = false;         // SMTPUTF8 was given
+  std::uint64_t size = 0;        // body size in bytes, Received header included
+  bool held = false;             // an operator put it on hold
+};
+
+struct Message {
+  Envelope envelope;
+  std::string body;  // CRLF lines, dot-unstuffed, Received header first
+};
+
+}  // namespace relayq::queue

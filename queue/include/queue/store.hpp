@@ -1,0 +1,72 @@
+// The durable message store on RocksDB: group-committed, fsynced writes and recovery on start.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "queue/message.hpp"
+
+namespace relayq::queue {
+
+// Why a store failed; each kind maps to one SMTP reply (see reply_for()).
+enum class StoreErrorKind : std::uint8_t {
+  none = 0,
+  no_space,   // disk full or quota: 452 4.3.1
+  io_error,   // any other database error: 451 4.3.0
+  shutting_down,  // the store is closing: 421 4.3.2
+};
+
+struct StoreResult {
+  StoreErrorKind error = StoreErrorKind::none;
+  std::string detail;  // the database's own words, for the log
+  bool ok() const { return error == StoreErrorKind::none; }
+};
+
+// One entry of the time-ordered due index: a recipient of a message that is due at a time.
+struct DueEntry {
+  std::int64_t due_ms = 0;  // wall clock
+  MessageId id = 0;
+  std::uint16_t recipient = 0;  // index into Envelope::recipients
+};
+
+struct StoreOptions {
+  std::string path;        // the RocksDB directory, created if missing
+  bool read_only = false;  // inspection of a queue that no daemon has open
+};
+
+class StoreOpenError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Store {
+ public:
+  using Completion = std::function<void(const StoreResult&)>;
+
+  // Opens (or creates) the store and starts its writer thread. Throws StoreOpenError.
+  static std::unique_ptr<Store> open(const StoreOptions& options);
+  virtual ~Store() = default;
+
+  // A new unique, time-ordered message id. Thread-safe.
+  virtual MessageId next_id() = 0;
+
+  // Thread-safe. Hands the message to the group-commit writer: it is written together with
+  // whatever other messages are waiting, in one synced batch, and `done` then runs on the
+  // writer thread. A message is either wholly stored or not at all.
+  virtual void submit(Message message, Completion done) = 0;
+
+  // Reads, safe from any thread.
+  virtual std::optional<Envelope> load_envelope(MessageId id) = 0;
+  virtual std::optional<std::string> load_body(MessageId id) = 0;
+  // Every stored envelope in id order (bodies are not read).
+  virtual void for_each_envelope(const std::function<void(const Envelope&)>& visit) = 0;
+  // Every entry of the due index in time order; this is what a restart rebuilds its
+  // schedule from, without reading bodies.
+  virtual void for_each_due(const std::function<void(const DueEntry&)>& visit) = 0;
+};
+
+}  // namespace relayq::queue
