@@ -1,0 +1,91 @@
+// One accepted SMTP connection: drives a ServerSession from a libuv TCP handle, with its
+// timeout timer and its hand-off of complete messages to the store.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "loop_thread.hpp"
+#include "metrics/metrics.hpp"
+#include "mta/server_session.hpp"
+#include "queue/store.hpp"
+
+namespace relayq::mta {
+
+// A listener as every loop shares it: its session settings and its connection count.
+struct ListenerShared {
+  std::string name;  // the configured address, used as the metrics label
+  std::uint32_t max_connections = 0;
+  std::shared_ptr<const ServerSessionConfig> session_config;
+  std::atomic<std::uint32_t> connections{0};
+  prometheus::Counter* received = nullptr;
+  metrics::Metrics* metrics = nullptr;
+};
+
+class InboundConnection;
+
+// What the connections of one loop share: the loop, the store, a read buffer, and the set of
+// live connections (for shutdown).
+struct InboundContext {
+  LoopThread* loop = nullptr;
+  queue::Store* store = nullptr;
+  metrics::Metrics* metrics = nullptr;
+  std::unordered_set<InboundConnection*> connections;
+  bool shutting_down = false;
+  // One read buffer per loop: idle connections cost no buffer memory. Sessions copy what they
+  // cannot process at once.
+  char read_buffer[64 * 1024];
+};
+
+class InboundConnection : public std::enable_shared_from_this<InboundConnection>,
+                          private SessionObserver {
+ public:
+  // Accepts one pending connection from `server`. Over the listener's limit, the client gets
+  // 421 4.3.2 and is closed.
+  static void accept(uv_stream_t* server, ListenerShared& listener, InboundContext& context);
+
+  // Stop taking new transactions: idle sessions get 421 now, others after their message.
+  void begin_shutdown();
+  // The shutdown deadline passed: 421 and close whatever state the session is in.
+  void force_shutdown();
+
+  InboundConnection(ListenerShared& listener, InboundContext& context);
+  ~InboundConnection() override;
+
+ private:
+  void start(bool over_limit);
+  void pump();
+  void write(std::string data);
+  void close();
+  void on_stored(const queue::StoreResult& result);
+  void arm_timer();
+  void start_reading();
+
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_timer(uv_timer_t* timer);
+  static void on_closed(uv_handle_t* handle);
+
+  void message_accepted(const queue::Envelope& envelope) override;
+  void message_rejected(std::string_view reason) override;
+
+  ListenerShared& listener_;
+  InboundContext& context_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  std::unique_ptr<ServerSession> session_;
+  std::shared_ptr<InboundConnection> self_;  // keeps us alive until both handles are closed
+  int open_handles_ = 0;
+  std::size_t pending_writes_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool counted_ = false;  // holds a slot of listener_.connections
+  std::uint64_t store_started_ns_ = 0;
+};
+
+}  // namespace relayq::mta

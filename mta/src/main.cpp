@@ -1,0 +1,138 @@
+// The relayq command line: serve, check-config, version, inspect-queue.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <openssl/crypto.h>
+#include <rocksdb/version.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include "mta/config.hpp"
+#include "mta/daemon.hpp"
+#include "queue/inspect.hpp"
+#include "queue/store.hpp"
+
+namespace {
+
+using relayq::mta::ConfigError;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+void setup_logging() {
+  auto logger = spdlog::stderr_logger_mt("relayq");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
+  spdlog::set_default_logger(logger);
+}
+
+int serve(const std::string& path) {
+  setup_logging();
+  relayq::mta::Config config;
+  try {
+    config = relayq::mta::load_config(path);
+  } catch (const ConfigError& error) {
+    spdlog::critical("{}", error.what());
+    return kExitUsage;
+  }
+  return relayq::mta::run_daemon(config);
+}
+
+int check_config(const std::string& path) {
+  try {
+    relayq::mta::load_config(path);
+  } catch (const ConfigError& error) {
+    std::cerr << error.what() << "\n";
+    return kExitUsage;
+  }
+  std::cout << path << ": ok\n";
+  return kExitOk;
+}
+
+int version() {
+  fmt::print("relayq {}\n", RELAYQ_VERSION);
+  fmt::print("  libuv {}\n", uv_version_string());
+  fmt::print("  RocksDB {}.{}.{}\n", ROCKSDB_MAJOR, ROCKSDB_MINOR, ROCKSDB_PATCH);
+  fmt::print("  {}\n", OpenSSL_version(OPENSSL_VERSION));
+  fmt::print("  toml++ {}.{}.{}\n", TOML_LIB_MAJOR, TOML_LIB_MINOR, TOML_LIB_PATCH);
+  fmt::print("  spdlog {}.{}.{}\n", SPDLOG_VER_MAJOR, SPDLOG_VER_MINOR, SPDLOG_VER_PATCH);
+  fmt::print("  fmt {}.{}.{}\n", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
+  fmt::print("  nlohmann-json {}.{}.{}\n", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
+             NLOHMANN_JSON_VERSION_PATCH);
+  return kExitOk;
+}
+
+// Reads a queue directory that no daemon has open (after a crash, or for a test): one JSON
+// line per message, or one message's body.
+int inspect_queue(const std::string& path, const std::string& id_text, bool body) {
+  std::unique_ptr<relayq::queue::Store> store;
+  try {
+    store = relayq::queue::Store::open({.path = path, .read_only = true});
+  } catch (const std::exception& error) {
+    std::cerr << "relayq: " << error.what() << "\n";
+    return kExitFailure;
+  }
+  if (id_text.empty()) {
+    store->for_each_envelope([](const relayq::queue::Envelope& envelope) {
+      std::cout << relayq::queue::envelope_to_json_line(envelope) << "\n";
+    });
+    return kExitOk;
+  }
+  const auto id = relayq::queue::parse_id(id_text);
+  if (!id) {
+    std::cerr << "relayq: not a message id: " << id_text << "\n";
+    return kExitUsage;
+  }
+  if (body) {
+    const auto text = store->load_body(*id);
+    if (!text) return std::cerr << "relayq: no such message: " << id_text << "\n", kExitFailure;
+    std::cout.write(text->data(), static_cast<std::streamsize>(text->size()));
+    return kExitOk;
+  }
+  const auto envelope = store->load_envelope(*id);
+  if (!envelope) return std::cerr << "relayq: no such message: " << id_text << "\n", kExitFailure;
+  std::cout << relayq::queue::envelope_to_json_line(*envelope) << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"relayq: an SMTP relay with a durable queue"};
+  app.require_subcommand(1);
+  std::string config_path;
+
+  auto* serve_cmd = app.add_subcommand("serve", "Run the daemon in the foreground");
+  serve_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+
+  auto* check_cmd = app.add_subcommand("check-config", "Validate a config file");
+  check_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+
+  auto* version_cmd = app.add_subcommand("version", "Print versions");
+
+  std::string queue_path, id_text;
+  bool body = false;
+  auto* inspect_cmd = app.add_subcommand(
+      "inspect-queue", "Read a queue directory that no daemon has open (JSON lines)");
+  inspect_cmd->add_option("--path", queue_path, "The queue directory")->required();
+  inspect_cmd->add_option("--id", id_text, "Only this message");
+  inspect_cmd->add_flag("--body", body, "Print the message body (with --id)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return kExitUsage;
+  }
+  if (*serve_cmd) return serve(config_path);
+  if (*check_cmd) return check_config(config_path);
+  if (*version_cmd) return version();
+  if (*inspect_cmd) return inspect_queue(queue_path, id_text, body);
+  return kExitUsage;
+}

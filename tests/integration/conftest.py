@@ -1,0 +1,139 @@
+"""Fixtures that run the real relayq binary on loopback with a config made per test."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+RELAYQ_BIN = os.environ.get("RELAYQ_BIN", str(Path(__file__).resolve().parents[2] / "build" / "relayq"))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=15.0, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"relayq exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class Relay:
+    """One relayq daemon with its own config, queue directory and log file."""
+
+    def __init__(self, workdir: Path, listener_extra="", relay_networks='["127.0.0.0/8", "::1/128"]',
+                 relay_domains="[]", extra=""):
+        self.workdir = workdir
+        self.smtp_port = free_port()
+        self.metrics_port = free_port()
+        self.admin_port = free_port()
+        self.queue_path = workdir / "queue"
+        self.config_path = workdir / "relayq.toml"
+        self.log_path = workdir / "relayq.log"
+        self.config_path.write_text(f"""
+[server]
+hostname = "relay.test"
+shutdown_timeout = "5s"
+
+[[listener]]
+address = "127.0.0.1:{self.smtp_port}"
+{listener_extra}
+
+[queue]
+path = "{self.queue_path}"
+
+[relay]
+networks = {relay_networks}
+domains = {relay_domains}
+
+[metrics]
+listen = "127.0.0.1:{self.metrics_port}"
+
+[admin]
+listen = "127.0.0.1:{self.admin_port}"
+{extra}
+""")
+        self.process = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([RELAYQ_BIN, "serve", "--config", str(self.config_path)],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for_port(self.smtp_port, process=self.process)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process is None:
+            return None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        self.process = None
+        self.log.close()
+        return code
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def inspect(self):
+        """Every stored envelope, read from the queue directory while no daemon runs."""
+        assert self.process is None, "inspect a stopped relay"
+        out = subprocess.run([RELAYQ_BIN, "inspect-queue", "--path", str(self.queue_path)],
+                             check=True, capture_output=True).stdout
+        return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+
+    def body(self, message_id):
+        assert self.process is None, "inspect a stopped relay"
+        return subprocess.run([RELAYQ_BIN, "inspect-queue", "--path", str(self.queue_path),
+                               "--id", message_id, "--body"], check=True, capture_output=True).stdout
+
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def make_relay(tmp_path):
+    relays = []
+
+    def factory(**kwargs):
+        relay = Relay(tmp_path / f"relay{len(relays)}", **kwargs)
+        relay.workdir.mkdir()
+        relays.append(relay)
+        return relay.start()
+
+    yield factory
+    for relay in relays:
+        if relay.process is not None:
+            relay.kill()
+
+
+@pytest.fixture
+def relay(make_relay):
+    return make_relay()
+
+
+def strip_received(body: bytes) -> bytes:
+    """The stored body less its first header, the Received: line we prepend (and its folds)."""
+    assert body.startswith(b"Received: "), body[:80]
+    end = body.index(b"\r\n")
+    while body[end + 2:end + 3] in (b"\t", b" "):
+        end = body.index(b"\r\n", end + 2)
+    return body[end + 2:]
+
+
+def queued_id(reply: bytes) -> str:
+    text = reply.decode() if isinstance(reply, bytes) else reply
+    assert "queued as" in text, text
+    return text.rsplit(" ", 1)[1].strip()
