@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/ip_address.hpp"
@@ -18,7 +19,7 @@ enum class ListenerMode { relay, submission, smtps };
 
 struct ListenerConfig {
   std::string address = "127.0.0.1:2525";  // "ip:port" or "[ipv6]:port", as written
-  std::string host;                         // the ip part, brackets removed
+  std::string host;                        // the ip part, brackets removed
   std::uint16_t port = 0;
   ListenerMode mode = ListenerMode::relay;
   std::uint64_t max_message_size = 25ull << 20;
@@ -111,6 +112,15 @@ struct Config {
   } policy;
 
   std::vector<DkimSignConfig> dkim_sign;
+
+  // The line of every key and table the file sets, for errors found after parsing (a port that
+  // cannot be bound, a key file that cannot be read). Keys are dotted as in error messages,
+  // with an index for arrays of tables: "tls.cert", "listener[0].address", "dkim.sign[1]".
+  std::map<std::string, std::uint32_t, std::less<>> lines;
+
+  // "FILE:LINE" for `key`, or for the nearest enclosing table the file sets; just "FILE" when
+  // the value is a default the file does not mention.
+  std::string where(std::string_view key) const;
 };
 
 // A config error, already formatted as "FILE:LINE: message".
@@ -129,5 +139,12 @@ Config parse_config(std::string_view text, const std::string& path);
 std::uint64_t parse_size(std::string_view text);
 // "30s", "5m", "4h", "5d", "0" -> duration. Throws std::invalid_argument.
 Duration parse_duration(std::string_view text);
+
+struct HostPort {
+  std::string host;  // brackets removed
+  std::uint16_t port = 0;
+};
+// "192.0.2.1:25", "[2001:db8::1]:25" or "mx.example:25". Throws std::invalid_argument.
+HostPort parse_host_port(std::string_view text);
 
 }  // namespace relayq::mta
