@@ -24,6 +24,7 @@ struct Attempt {
   std::int64_t time_ms = 0;  // wall clock, ms since the epoch
   std::string nexthop;       // "host[ip]:port" or empty when no connection was made
   std::string reply;         // the remote reply, or our own description of the failure
+  bool operator==(const Attempt&) const = default;
 };
 
 struct Recipient {
@@ -33,6 +34,7 @@ struct Recipient {
   std::string last_reply;
   std::int64_t next_attempt_ms = 0;  // wall clock; 0 = due now
   std::vector<Attempt> history;
+  bool operator==(const Recipient&) const = default;
 };
 
 struct Envelope {
@@ -47,6 +49,7 @@ struct Envelope {
   bool smtputf8 = false;         // SMTPUTF8 was given
   std::uint64_t size = 0;        // body size in bytes, Received header included
   bool held = false;             // an operator put it on hold
+  bool operator==(const Envelope&) const = default;
 };
 
 struct Message {

@@ -15,8 +15,8 @@ namespace relayq::queue {
 // Why a store failed; each kind maps to one SMTP reply (see reply_for()).
 enum class StoreErrorKind : std::uint8_t {
   none = 0,
-  no_space,   // disk full or quota: 452 4.3.1
-  io_error,   // any other database error: 451 4.3.0
+  no_space,       // disk full or quota: 452 4.3.1
+  io_error,       // any other database error: 451 4.3.0
   shutting_down,  // the store is closing: 421 4.3.2
 };
 
@@ -34,8 +34,18 @@ struct DueEntry {
 };
 
 struct StoreOptions {
-  std::string path;        // the RocksDB directory, created if missing
-  bool read_only = false;  // inspection of a queue that no daemon has open
+  std::string path;  // the RocksDB directory, created if missing
+  // Inspection of a queue that no daemon has open (RocksDB gives no guarantee to a read-only
+  // reader while a writer has the directory open). Sees everything in the WAL, even after a
+  // crash; submit() then fails with io_error.
+  bool read_only = false;
+};
+
+// Counters of the group-commit writer, for tests and metrics.
+struct StoreStats {
+  std::uint64_t batches = 0;         // synced write batches attempted: one fsync each
+  std::uint64_t messages = 0;        // messages carried by those batches
+  std::uint64_t failed_batches = 0;  // batches the database refused (all their messages failed)
 };
 
 class StoreOpenError : public std::runtime_error {
@@ -57,9 +67,21 @@ class Store {
   // Thread-safe. Hands the message to the group-commit writer: it is written together with
   // whatever other messages are waiting, in one synced batch, and `done` then runs on the
   // writer thread. A message is either wholly stored or not at all.
+  // The envelope's id must come from next_id(); at most 65536 recipients (the due index keeps a
+  // 16-bit recipient index). `done` must not throw and should only hand the result on (it
+  // delays every later batch). After close(), on a read-only store, or when the message is
+  // refused before reaching the writer, `done` runs at once on the calling thread.
   virtual void submit(Message message, Completion done) = 0;
 
-  // Reads, safe from any thread.
+  // Stops accepting (later submits complete with shutting_down), writes what is already
+  // pending and stops the writer thread. Reads keep working; the database itself is closed
+  // when the store is destroyed (which calls close() first). Idempotent.
+  virtual void close() = 0;
+
+  virtual StoreStats stats() const = 0;
+
+  // Reads, safe from any thread. A record that cannot be decoded is logged and treated as
+  // absent (load_*) or skipped (for_each_*), so one bad record never hides the rest.
   virtual std::optional<Envelope> load_envelope(MessageId id) = 0;
   virtual std::optional<std::string> load_body(MessageId id) = 0;
   // Every stored envelope in id order (bodies are not read).

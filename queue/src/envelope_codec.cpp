@@ -1,0 +1,178 @@
+// MessagePack encoding of envelopes through nlohmann-json, with strict type checks on decode.
+#include "envelope_codec.hpp"
+
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace relayq::queue {
+namespace {
+
+using nlohmann::json;
+
+// Short names keep a record small: an envelope is rewritten on every delivery attempt.
+namespace field {
+constexpr const char* kVersion = "v";
+constexpr const char* kId = "i";
+constexpr const char* kSender = "s";
+constexpr const char* kRecipients = "r";
+constexpr const char* kReceived = "t";
+constexpr const char* kListener = "l";
+constexpr const char* kClient = "c";
+constexpr const char* kHelo = "h";
+constexpr const char* kEightBit = "8";
+constexpr const char* kSmtputf8 = "u";
+constexpr const char* kSize = "z";
+constexpr const char* kHeld = "o";
+// Inside a recipient.
+constexpr const char* kAddress = "a";
+constexpr const char* kState = "s";
+constexpr const char* kAttempts = "n";
+constexpr const char* kLastReply = "y";
+constexpr const char* kNextAttempt = "x";
+constexpr const char* kHistory = "h";
+// Inside an attempt.
+constexpr const char* kTime = "t";
+constexpr const char* kNexthop = "n";
+constexpr const char* kReply = "y";
+}  // namespace field
+
+// Reads an optional field, keeping the default when it is absent. A present field of the wrong
+// type throws (nlohmann's type_error or ours), which decode_envelope turns into an error.
+template <typename T>
+void read(const json& object, const char* name, T& out) {
+  const auto it = object.find(name);
+  if (it == object.end()) return;
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, std::string>) {
+    out = it->template get<T>();
+  } else {
+    // get<> alone would silently convert a float or truncate a wider integer.
+    const bool fits =
+        it->is_number_unsigned()
+            ? std::in_range<T>(it->template get<std::uint64_t>())
+            : it->is_number_integer() && std::in_range<T>(it->template get<std::int64_t>());
+    if (!fits) {
+      throw std::invalid_argument(std::string("field ") + name + " is not an integer in range");
+    }
+    out = it->template get<T>();
+  }
+}
+
+const json& require_array(const json& object, const char* name) {
+  const auto it = object.find(name);
+  if (it == object.end() || !it->is_array()) {
+    throw std::invalid_argument(std::string("field ") + name + " is not an array");
+  }
+  return *it;
+}
+
+void require_object(const json& value, const char* what) {
+  if (!value.is_object()) throw std::invalid_argument(std::string(what) + " is not a map");
+}
+
+json encode_attempt(const Attempt& attempt) {
+  return json{{field::kTime, attempt.time_ms},
+              {field::kNexthop, attempt.nexthop},
+              {field::kReply, attempt.reply}};
+}
+
+json encode_recipient(const Recipient& recipient) {
+  json history = json::array();
+  for (const auto& attempt : recipient.history) history.push_back(encode_attempt(attempt));
+  return json{{field::kAddress, recipient.address},
+              {field::kState, static_cast<std::uint8_t>(recipient.state)},
+              {field::kAttempts, recipient.attempts},
+              {field::kLastReply, recipient.last_reply},
+              {field::kNextAttempt, recipient.next_attempt_ms},
+              {field::kHistory, std::move(history)}};
+}
+
+Attempt decode_attempt(const json& object) {
+  require_object(object, "attempt");
+  Attempt attempt;
+  read(object, field::kTime, attempt.time_ms);
+  read(object, field::kNexthop, attempt.nexthop);
+  read(object, field::kReply, attempt.reply);
+  return attempt;
+}
+
+Recipient decode_recipient(const json& object) {
+  require_object(object, "recipient");
+  Recipient recipient;
+  read(object, field::kAddress, recipient.address);
+  std::uint8_t state = 0;
+  read(object, field::kState, state);
+  if (state > static_cast<std::uint8_t>(RecipientState::bounced)) {
+    throw std::out_of_range("unknown recipient state " + std::to_string(state));
+  }
+  recipient.state = static_cast<RecipientState>(state);
+  read(object, field::kAttempts, recipient.attempts);
+  read(object, field::kLastReply, recipient.last_reply);
+  read(object, field::kNextAttempt, recipient.next_attempt_ms);
+  if (object.contains(field::kHistory)) {
+    for (const auto& attempt : require_array(object, field::kHistory)) {
+      recipient.history.push_back(decode_attempt(attempt));
+    }
+  }
+  return recipient;
+}
+
+}  // namespace
+
+std::string encode_envelope(const Envelope& envelope) {
+  json recipients = json::array();
+  for (const auto& recipient : envelope.recipients) {
+    recipients.push_back(encode_recipient(recipient));
+  }
+  const json object{{field::kVersion, kEnvelopeFormatVersion},
+                    {field::kId, envelope.id},
+                    {field::kSender, envelope.sender},
+                    {field::kRecipients, std::move(recipients)},
+                    {field::kReceived, envelope.received_ms},
+                    {field::kListener, envelope.listener},
+                    {field::kClient, envelope.client_address},
+                    {field::kHelo, envelope.helo},
+                    {field::kEightBit, envelope.eight_bit_mime},
+                    {field::kSmtputf8, envelope.smtputf8},
+                    {field::kSize, envelope.size},
+                    {field::kHeld, envelope.held}};
+  std::string bytes;
+  // MessagePack strings are raw bytes: addresses and replies need not be valid UTF-8.
+  json::to_msgpack(object, bytes);
+  return bytes;
+}
+
+DecodedEnvelope decode_envelope(std::string_view bytes) {
+  const json object = json::from_msgpack(bytes.begin(), bytes.end(), /*strict=*/true,
+                                         /*allow_exceptions=*/false);
+  if (object.is_discarded()) return {std::nullopt, "not a MessagePack value"};
+  try {
+    require_object(object, "envelope record");
+    std::uint32_t version = 0;
+    read(object, field::kVersion, version);
+    if (version == 0 || version > kEnvelopeFormatVersion) {
+      return {std::nullopt, "unsupported envelope format version " + std::to_string(version)};
+    }
+    Envelope envelope;
+    read(object, field::kId, envelope.id);
+    read(object, field::kSender, envelope.sender);
+    for (const auto& recipient : require_array(object, field::kRecipients)) {
+      envelope.recipients.push_back(decode_recipient(recipient));
+    }
+    read(object, field::kReceived, envelope.received_ms);
+    read(object, field::kListener, envelope.listener);
+    read(object, field::kClient, envelope.client_address);
+    read(object, field::kHelo, envelope.helo);
+    read(object, field::kEightBit, envelope.eight_bit_mime);
+    read(object, field::kSmtputf8, envelope.smtputf8);
+    read(object, field::kSize, envelope.size);
+    read(object, field::kHeld, envelope.held);
+    return {std::move(envelope), {}};
+  } catch (const std::exception& error) {
+    return {std::nullopt, error.what()};
+  }
+}
+
+}  // namespace relayq::queue

@@ -1,0 +1,81 @@
+// The Store on RocksDB: column families, the group-commit writer thread and the id source.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "queue/store.hpp"
+
+namespace relayq::queue {
+
+// Version of the store's layout (column families, key and value formats), kept in the default
+// family under "schema_version". A store written by a newer relayq is refused, not misread.
+inline constexpr std::uint32_t kStoreSchemaVersion = 1;
+
+class RocksDbStore final : public Store {
+ public:
+  // Throws StoreOpenError naming the path and RocksDB's message.
+  explicit RocksDbStore(const StoreOptions& options);
+  ~RocksDbStore() override;
+
+  RocksDbStore(const RocksDbStore&) = delete;
+  RocksDbStore& operator=(const RocksDbStore&) = delete;
+
+  MessageId next_id() override;
+  void submit(Message message, Completion done) override;
+  void close() override;
+  StoreStats stats() const override;
+
+  std::optional<Envelope> load_envelope(MessageId id) override;
+  std::optional<std::string> load_body(MessageId id) override;
+  void for_each_envelope(const std::function<void(const Envelope&)>& visit) override;
+  void for_each_due(const std::function<void(const DueEntry&)>& visit) override;
+
+ private:
+  struct Pending {
+    Message message;
+    Completion done;
+  };
+
+  void open_database();
+  void check_schema_version();
+  void seed_last_id();
+  void run_writer();
+  void commit(std::vector<Pending>& batch);
+  void close_database();
+
+  const StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_ closes
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* envelopes_ = nullptr;
+  rocksdb::ColumnFamilyHandle* bodies_ = nullptr;
+  rocksdb::ColumnFamilyHandle* due_ = nullptr;
+
+  std::atomic<MessageId> last_id_{0};
+
+  // Hand-off to the writer: submitters append, the writer takes everything at once.
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Pending> pending_;
+  bool stopping_ = false;
+  std::thread writer_;
+  std::mutex join_mutex_;  // close() may be called from several threads
+
+  // Writer-thread state.
+  MessageId persisted_high_id_ = 0;  // the "last_id" meta value; never written lower
+  bool needs_resume_ = false;        // the last batch failed: Resume() before the next
+
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> messages_{0};
+  std::atomic<std::uint64_t> failed_batches_{0};
+};
+
+}  // namespace relayq::queue
