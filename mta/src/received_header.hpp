@@ -1,0 +1,29 @@
+// The Received: trace header (RFC 5321 4.4) that starts every message the session queues.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "policy/ip_address.hpp"
+#include "queue/message.hpp"
+
+namespace relayq::mta {
+
+struct ReceivedTrace {
+  std::string_view helo;      // the HELO/EHLO argument
+  policy::IpAddress client;   // the peer
+  std::string_view hostname;  // ours
+  std::string_view protocol;  // SMTP, ESMTP or UTF8SMTP (RFC 3848, RFC 6531)
+  queue::MessageId id = 0;
+  std::string_view recipient;  // given in a "for" clause when it is the only one
+  std::int64_t time_ms = 0;    // wall clock
+};
+
+// "Received: from helo ([ip])\r\n\tby host (relayq) with ESMTP id ID\r\n\tfor <r>; date\r\n"
+std::string format_received(const ReceivedTrace& trace);
+
+// RFC 5322 3.3 date-time in UTC: "Tue, 02 Jan 2024 15:04:05 +0000".
+std::string format_date(std::int64_t time_ms);
+
+}  // namespace relayq::mta
