@@ -56,7 +56,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                 .Name("relayq_queue_messages")
                                 .Help("Messages in the queue by state: ready, scheduled, held.")
                                 .Register(r);
-  for (const char* state : {"ready", "scheduled", "held"}) queue_messages_family_->Add({{"state", state}});
+  for (const char* state : {"ready", "scheduled", "held"})
+    queue_messages_family_->Add({{"state", state}});
   queue_oldest_age_ = &BuildGauge()
                            .Name("relayq_queue_oldest_message_age_seconds")
                            .Help("Age of the oldest message in the queue.")

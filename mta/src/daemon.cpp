@@ -22,9 +22,9 @@ namespace relayq::mta {
 namespace {
 
 // Every reason a transaction can be refused, so that each series exists at zero.
-constexpr const char* kRejectReasons[] = {"relay_denied", "size",    "bad_data",
-                                          "line_too_long", "too_many_recipients",
-                                          "storage",      "timeout"};
+constexpr const char* kRejectReasons[] = {
+    "relay_denied",        "size",    "bad_data", "line_too_long",
+    "too_many_recipients", "storage", "timeout"};
 
 std::shared_ptr<ServerSessionConfig> session_config_for(const Config& config,
                                                         const ListenerConfig& listener,
@@ -37,7 +37,8 @@ std::shared_ptr<ServerSessionConfig> session_config_for(const Config& config,
   session->command_timeout = listener.command_timeout;
   session->data_timeout = listener.data_timeout;
   session->min_data_rate = listener.min_data_rate;
-  session->relay = std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains);
+  session->relay =
+      std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains);
   session->next_id = [&store] { return store.next_id(); };
   return session;
 }
@@ -113,7 +114,8 @@ class Daemon {
       shared->session_config = session_config_for(config_, listener, *store_);
       shared->metrics = &metrics_;
       shared->received = &metrics_.messages_received(listener.address);
-      for (const char* reason : kRejectReasons) metrics_.messages_rejected(listener.address, reason);
+      for (const char* reason : kRejectReasons)
+        metrics_.messages_rejected(listener.address, reason);
       for (auto& worker : workers_) {
         auto socket = std::make_unique<ListenSocket>();
         socket->listener = shared.get();
@@ -121,14 +123,15 @@ class Daemon {
         uv_tcp_init(worker->thread.loop(), &socket->handle);
         socket->handle.data = socket.get();
         uv_tcp_open(&socket->handle, open_listen_socket(listener.host, listener.port));
-        const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&socket->handle), 1024,
-                                 [](uv_stream_t* stream, int status) {
-                                   if (status < 0) return;
-                                   auto* socket = static_cast<ListenSocket*>(stream->data);
-                                   InboundConnection::accept(stream, *socket->listener,
-                                                             *socket->context);
-                                 });
-        if (rc != 0) throw std::runtime_error("listen " + listener.address + ": " + uv_strerror(rc));
+        const int rc =
+            uv_listen(reinterpret_cast<uv_stream_t*>(&socket->handle), 1024,
+                      [](uv_stream_t* stream, int status) {
+                        if (status < 0) return;
+                        auto* socket = static_cast<ListenSocket*>(stream->data);
+                        InboundConnection::accept(stream, *socket->listener, *socket->context);
+                      });
+        if (rc != 0)
+          throw std::runtime_error("listen " + listener.address + ": " + uv_strerror(rc));
         worker->sockets.push_back(std::move(socket));
       }
       spdlog::info("event=listening address={} mode=relay", listener.address);
@@ -150,9 +153,12 @@ class Daemon {
     };
     uv_signal_start(&term, on_stop, SIGTERM);
     uv_signal_start(&interrupt, on_stop, SIGINT);
-    uv_signal_start(&hangup, [](uv_signal_t*, int) {
-      spdlog::warn("event=reload_refused reason=\"configuration reload is not built yet\"");
-    }, SIGHUP);
+    uv_signal_start(
+        &hangup,
+        [](uv_signal_t*, int) {
+          spdlog::warn("event=reload_refused reason=\"configuration reload is not built yet\"");
+        },
+        SIGHUP);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uv_signal_t* handle : {&term, &interrupt, &hangup})
       uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
@@ -211,6 +217,8 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const Config& config) { return Daemon(config).run(); }
+int run_daemon(const Config& config) {
+  return Daemon(config).run();
+}
 
 }  // namespace relayq::mta

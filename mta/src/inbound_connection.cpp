@@ -63,9 +63,8 @@ void InboundConnection::start(bool over_limit) {
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
     if (auto address = policy::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)))
       info.address = *address;
-    info.port = ntohs(peer.ss_family == AF_INET6
-                          ? reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port
-                          : reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
+    info.port = ntohs(peer.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&peer)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
   }
   uv_tcp_nodelay(&tcp_, 1);
   session_ = std::make_unique<ServerSession>(listener_.session_config, info, this);
@@ -75,7 +74,9 @@ void InboundConnection::start(bool over_limit) {
   pump();
 }
 
-void InboundConnection::begin_shutdown() { pump(); }
+void InboundConnection::begin_shutdown() {
+  pump();
+}
 
 void InboundConnection::force_shutdown() {
   if (closing_ || !session_) return;

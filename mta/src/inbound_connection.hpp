@@ -43,7 +43,7 @@ struct InboundContext {
 };
 
 class InboundConnection : public std::enable_shared_from_this<InboundConnection>,
-                          private SessionObserver {
+                          public SessionObserver {
  public:
   // Accepts one pending connection from `server`. Over the listener's limit, the client gets
   // 421 4.3.2 and is closed.

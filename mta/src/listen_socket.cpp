@@ -12,28 +12,6 @@
 
 namespace relayq::mta {
 
-void split_host_port(const std::string& address, std::string& host, std::uint16_t& port) {
-  std::string port_text;
-  if (!address.empty() && address.front() == '[') {
-    const auto close = address.find(']');
-    if (close == std::string::npos || close + 1 >= address.size() || address[close + 1] != ':')
-      throw std::invalid_argument("expected [ipv6]:port");
-    host = address.substr(1, close - 1);
-    port_text = address.substr(close + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("expected host:port");
-    host = address.substr(0, colon);
-    port_text = address.substr(colon + 1);
-  }
-  if (port_text.empty() || port_text.size() > 5 ||
-      port_text.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument("bad port");
-  const unsigned long value = std::stoul(port_text);
-  if (value == 0 || value > 65535) throw std::invalid_argument("port out of range");
-  port = static_cast<std::uint16_t>(value);
-}
-
 int open_listen_socket(const std::string& host, std::uint16_t port) {
   sockaddr_storage storage{};
   socklen_t length = 0;
@@ -52,8 +30,8 @@ int open_listen_socket(const std::string& host, std::uint16_t port) {
   } else {
     throw std::runtime_error("listener " + host + ": not a numeric IP address");
   }
-  const std::string name = (family == AF_INET6 ? "[" + host + "]" : host) + ":" +
-                           std::to_string(port);
+  const std::string name =
+      (family == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
   const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error("listener " + name + ": socket: " + std::strerror(errno));
   const int on = 1;

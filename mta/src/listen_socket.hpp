@@ -11,7 +11,4 @@ namespace relayq::mta {
 // descriptor; throws std::runtime_error naming the address on failure.
 int open_listen_socket(const std::string& host, std::uint16_t port);
 
-// Splits "ip:port" or "[ipv6]:port". Throws std::invalid_argument.
-void split_host_port(const std::string& address, std::string& host, std::uint16_t& port);
-
 }  // namespace relayq::mta

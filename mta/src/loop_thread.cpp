@@ -32,7 +32,9 @@ void LoopThread::post(Task task) {
   uv_async_send(&wake_);
 }
 
-void LoopThread::on_wake(uv_async_t* handle) { static_cast<LoopThread*>(handle->data)->run_tasks(); }
+void LoopThread::on_wake(uv_async_t* handle) {
+  static_cast<LoopThread*>(handle->data)->run_tasks();
+}
 
 void LoopThread::run_tasks() {
   std::vector<Task> tasks;

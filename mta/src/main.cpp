@@ -1,15 +1,15 @@
 // The relayq command line: serve, check-config, version, inspect-queue.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
+#include <CLI/CLI.hpp>
 
+#include <toml++/toml.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
 #include "mta/config.hpp"
 #include "mta/daemon.hpp"
@@ -31,7 +31,6 @@ void setup_logging() {
 }
 
 int serve(const std::string& path) {
-  setup_logging();
   relayq::mta::Config config;
   try {
     config = relayq::mta::load_config(path);
@@ -69,6 +68,7 @@ int version() {
 // Reads a queue directory that no daemon has open (after a crash, or for a test): one JSON
 // line per message, or one message's body.
 int inspect_queue(const std::string& path, const std::string& id_text, bool body) {
+  spdlog::set_level(spdlog::level::warn);  // stdout is for the data, stderr for trouble only
   std::unique_ptr<relayq::queue::Store> store;
   try {
     store = relayq::queue::Store::open({.path = path, .read_only = true});
@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--id", id_text, "Only this message");
   inspect_cmd->add_flag("--body", body, "Print the message body (with --id)");
 
+  setup_logging();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {

@@ -37,6 +37,7 @@ class Relay:
     def __init__(self, workdir: Path, listener_extra="", relay_networks='["127.0.0.0/8", "::1/128"]',
                  relay_domains="[]", extra=""):
         self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.smtp_port = free_port()
         self.metrics_port = free_port()
         self.admin_port = free_port()
@@ -109,7 +110,6 @@ def make_relay(tmp_path):
 
     def factory(**kwargs):
         relay = Relay(tmp_path / f"relay{len(relays)}", **kwargs)
-        relay.workdir.mkdir()
         relays.append(relay)
         return relay.start()
 

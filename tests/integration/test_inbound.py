@@ -3,6 +3,7 @@ import os
 import smtplib
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -68,8 +69,8 @@ def test_swaks_message_with_several_recipients(relay, tmp_path):
     assert envelope["helo"] == "swaks.test"
     body = relay.body(envelope["id"])
     assert body.startswith(b"Received: from swaks.test")
-    # swaks adds nothing when --data is a full message; smtplib-style CRLF lines arrive intact.
-    assert strip_received(body) == message
+    # swaks ends the data with a line break of its own; apart from that it arrives intact.
+    assert strip_received(body).rstrip(b"\r\n") == message.rstrip(b"\r\n")
 
 
 def dialogue(port, lines, read_banner=True):
@@ -147,10 +148,11 @@ def test_smuggling_is_rejected_and_nothing_smuggled_is_queued(relay, smuggle):
         f = s.makefile("rb")
         f.readline()
         s.sendall(b"EHLO client.test\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n")
-        for _ in range(8):  # EHLO lines + 250 + 250 + 354
+        for _ in range(30):  # the EHLO lines, 250, 250, then 354
             line = f.readline()
             if line.startswith(b"354"):
                 break
+        assert line.startswith(b"354"), line
         s.sendall(b"Subject: first\r\n\r\nbody" + smuggle + smuggled + b".\r\n")
         reply = f.readline()
         assert reply[:1] == b"5", reply
@@ -162,9 +164,16 @@ def test_smuggling_is_rejected_and_nothing_smuggled_is_queued(relay, smuggle):
 
 def test_too_many_connections_get_421(make_relay):
     relay = make_relay(listener_extra="max_connections = 2")
-    held = [socket.create_connection(("127.0.0.1", relay.smtp_port), timeout=10) for _ in range(2)]
-    for s in held:
-        assert s.makefile("rb").readline().startswith(b"220")
+    # The start-up probe's connection may still be counted for a moment: retry until two fit.
+    for _ in range(50):
+        held = [socket.create_connection(("127.0.0.1", relay.smtp_port), timeout=10) for _ in range(2)]
+        banners = [s.makefile("rb").readline() for s in held]
+        if all(b.startswith(b"220") for b in banners):
+            break
+        for s in held:
+            s.close()
+        time.sleep(0.1)
+    assert all(b.startswith(b"220") for b in banners), banners
     with socket.create_connection(("127.0.0.1", relay.smtp_port), timeout=10) as s:
         assert s.makefile("rb").readline().startswith(b"421 4.3.2")
     for s in held:

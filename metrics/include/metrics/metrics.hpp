@@ -21,7 +21,7 @@ class Metrics {
   Metrics();
   ~Metrics();
 
-  prometheus::Registry& registry() { return *registry_; }
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
   // Series are created on first use; listeners are registered at start so that their
   // counters exist at zero before the first message.

@@ -45,13 +45,13 @@ class SessionObserver {
 };
 
 enum class SessionState {
-  greeting,      // banner sent, waiting for HELO/EHLO
-  ready,         // greeted, no transaction
-  mail,          // MAIL accepted, collecting RCPT
-  data,          // reading DATA content
-  bdat,          // reading a BDAT chunk
-  storing,       // message handed to the store, waiting for message_stored()
-  closed,        // QUIT, timeout or fatal error: flush output and close
+  greeting,  // banner sent, waiting for HELO/EHLO
+  ready,     // greeted, no transaction
+  mail,      // MAIL accepted, collecting RCPT
+  data,      // reading DATA content
+  bdat,      // reading a BDAT chunk
+  storing,   // message handed to the store, waiting for message_stored()
+  closed,    // QUIT, timeout or fatal error: flush output and close
 };
 
 class ServerSession {

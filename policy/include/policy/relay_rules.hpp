@@ -16,7 +16,8 @@ class RelayRules {
 
   // A client in `networks` (or an authenticated one) may send to any domain; anyone may send
   // to a domain listed in `domains` (compared case-insensitively).
-  bool may_send(const IpAddress& client, bool authenticated, std::string_view recipient_domain) const;
+  bool may_send(const IpAddress& client, bool authenticated,
+                std::string_view recipient_domain) const;
 
   bool is_trusted_network(const IpAddress& client) const;
   bool is_accepted_domain(std::string_view domain) const;
