@@ -15,6 +15,7 @@
 #include "listen_socket.hpp"
 #include "loop_thread.hpp"
 #include "metrics/metrics.hpp"
+#include "queue/schedule.hpp"
 #include "queue/store.hpp"
 
 namespace relayq::mta {
@@ -57,15 +58,6 @@ struct Worker {
   std::vector<std::unique_ptr<ListenSocket>> sockets;
 };
 
-// Counts what a restart found again; the scheduler of outbound delivery rebuilds from the
-// same index.
-void report_recovered_queue(queue::Store& store) {
-  std::size_t messages = 0, due = 0;
-  store.for_each_envelope([&](const queue::Envelope&) { ++messages; });
-  store.for_each_due([&](const queue::DueEntry&) { ++due; });
-  spdlog::info("event=queue_opened messages={} due_recipients={}", messages, due);
-}
-
 class Daemon {
  public:
   explicit Daemon(const Config& config) : config_(config) {}
@@ -78,7 +70,7 @@ class Daemon {
       spdlog::critical("cannot open the queue: {}", error.what());
       return 1;
     }
-    report_recovered_queue(*store_);
+    load_schedule();
     try {
       metrics_server_ =
           std::make_unique<metrics::MetricsServer>(config_.metrics.listen, metrics_.registry());
@@ -97,6 +89,17 @@ class Daemon {
   }
 
  private:
+  // Finds every unfinished message again after a restart: the due index gives ids and times
+  // only, so memory stays small however large the queue is and no body is read.
+  void load_schedule() {
+    const auto started = std::chrono::steady_clock::now();
+    store_->for_each_due([this](const queue::DueEntry& entry) { schedule_.add(entry); });
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    spdlog::info("event=queue_opened due_recipients={} schedule_bytes={} load_ms={}",
+                 schedule_.size(), schedule_.memory_bytes(), elapsed.count());
+  }
+
   void open_listeners() {
     unsigned loops = config_.server.loops;
     if (loops == 0) loops = std::max(1u, std::thread::hardware_concurrency());
@@ -201,6 +204,7 @@ class Daemon {
       while (open_connections() > 0 && std::chrono::steady_clock::now() < grace)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    store_->close();  // the last batch's completions still reach the running loops
     for (auto& worker : workers_) worker->thread.stop();
     workers_.clear();
     store_.reset();
@@ -211,6 +215,7 @@ class Daemon {
   metrics::Metrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<queue::Store> store_;
+  queue::Schedule schedule_;
   std::vector<std::unique_ptr<ListenerShared>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

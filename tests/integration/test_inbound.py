@@ -189,4 +189,4 @@ def test_sigterm_stops_cleanly_and_queue_survives_restart(relay):
     assert relay.stop() == 0
     ids = [e["id"] for e in relay.inspect()]
     assert ids == sorted([first, second])
-    assert "messages=1" in relay.log_text()
+    assert "due_recipients=1 " in relay.log_text()

@@ -459,7 +459,7 @@ TEST_CASE("a message with more recipients than the due index can number is refus
   CHECK_FALSE(store->load_envelope(id));
 }
 
-TEST_CASE("a full disk fails a submit with no_space; the store recovers when space returns",
+TEST_CASE("a full disk fails a submit with no_space and the store recovers when space returns",
           "[queue][store][nospace]") {
   TempDir dir;
   const fs::path mountpoint = dir.path / "tmpfs";
