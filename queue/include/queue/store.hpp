@@ -80,6 +80,22 @@ class Store {
 
   virtual StoreStats stats() const = 0;
 
+  // Thread-safe. Records what delivery changed in a message: `after` is the whole new envelope
+  // (states, attempts, history, next attempt times, held); `before` is the envelope as last
+  // stored, so that the store can remove the due-index entries that no longer hold and add
+  // the new ones. When no recipient of `after` is pending any more, the message is deleted
+  // (envelope, body and due entries). `dsn`, when given, is a new message (a bounce) stored in
+  // the same atomic batch. Goes through the same writer as submit(); a batch that carries a
+  // new message (submit or dsn) is synced, updates alone are written without waiting for
+  // fsync (losing one to a power cut means a repeated delivery, never a lost message).
+  virtual void commit(const Envelope& before, const Envelope& after, std::optional<Message> dsn,
+                      Completion done) = 0;
+
+  // Asynchronous read on the store's reader thread, so that loops never wait for the disk.
+  // `done` runs on the reader thread with nullopt when the message is gone.
+  using LoadCompletion = std::function<void(std::optional<Message>)>;
+  virtual void load(MessageId id, bool with_body, LoadCompletion done) = 0;
+
   // Reads, safe from any thread. A record that cannot be decoded is logged and treated as
   // absent (load_*) or skipped (for_each_*), so one bad record never hides the rest.
   virtual std::optional<Envelope> load_envelope(MessageId id) = 0;

@@ -1,0 +1,92 @@
+// The outbound SMTP dialogue as an I/O-free state machine: the host connects, feeds the
+// server's bytes in, writes what the session emits, and hands it messages one at a time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace relayq::mta {
+
+struct SmtpReply {
+  int code = 0;      // 0 when no reply came (connection lost, timeout, local refusal)
+  std::string text;  // the whole reply, lines joined by "\n", without CRLF; or our own reason
+  bool permanent() const { return code >= 500; }
+  bool success() const { return code >= 200 && code < 300; }
+};
+
+struct ClientSessionConfig {
+  std::string helo_name = "localhost";  // our hostname, for EHLO/HELO
+  // RFC 5321 4.5.3.2 client timeouts.
+  std::chrono::milliseconds greeting_timeout = std::chrono::minutes(5);
+  std::chrono::milliseconds command_timeout = std::chrono::minutes(5);  // EHLO, MAIL, RCPT, RSET
+  std::chrono::milliseconds data_init_timeout = std::chrono::minutes(2);
+  std::chrono::milliseconds data_block_timeout = std::chrono::minutes(3);
+  std::chrono::milliseconds data_end_timeout = std::chrono::minutes(10);
+};
+
+// One message for one connection: the recipients of one destination.
+struct OutboundMessage {
+  std::string sender;  // "" for the null sender
+  std::vector<std::string> recipients;
+  std::shared_ptr<const std::string> body;  // CRLF lines, not dot-stuffed (as stored)
+  bool eight_bit_mime = false;
+  bool smtputf8 = false;  // the message needs SMTPUTF8 (non-ASCII addresses or headers)
+};
+
+// The fate of each recipient of an OutboundMessage, in order: its RCPT reply when that was not
+// 2xx, else the reply to the end of data (or MAIL's reply when MAIL failed).
+struct TransactionResult {
+  std::vector<SmtpReply> recipients;
+};
+
+enum class ClientState {
+  connecting,  // waiting for the 220 greeting
+  greeting,    // EHLO (or HELO fallback) in progress
+  idle,        // ready for send()
+  busy,        // a transaction is in progress
+  quitting,    // QUIT sent
+  closed,      // the host should close the connection
+};
+
+class ClientSession {
+ public:
+  explicit ClientSession(std::shared_ptr<const ClientSessionConfig> config);
+  ~ClientSession();
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  // The TCP connection is up; now_ms is a monotonic clock for deadlines.
+  void connected(std::int64_t now_ms);
+  void receive(std::string_view bytes, std::int64_t now_ms);
+  // Starts a transaction; only in state idle. RSET first when the previous one was cut short.
+  void send(OutboundMessage message, std::int64_t now_ms);
+  // Sends QUIT (from idle) and closes after its reply or at once otherwise.
+  void quit(std::int64_t now_ms);
+  // The socket failed or closed, or deadline_ms() passed: the transaction in progress (if any)
+  // ends with code 0 replies for its recipients, and the session is closed.
+  void connection_lost(std::string_view reason);
+  void timed_out(std::int64_t now_ms);
+
+  // Outputs, drained by the host after every call.
+  std::string take_output();
+  std::optional<TransactionResult> take_result();
+  ClientState state() const;
+  std::int64_t deadline_ms() const;
+  // Why the session closed before it became idle (greeting 421/5xx, EHLO and HELO refused),
+  // for trying the next MX host; code 0 when it was a connection failure.
+  const std::optional<SmtpReply>& setup_failure() const;
+  // Extensions the server announced.
+  bool pipelining() const;
+  std::optional<std::uint64_t> size_limit() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relayq::mta
