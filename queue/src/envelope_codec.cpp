@@ -26,6 +26,7 @@ constexpr const char* kEightBit = "8";
 constexpr const char* kSmtputf8 = "u";
 constexpr const char* kSize = "z";
 constexpr const char* kHeld = "o";
+constexpr const char* kDelayWarned = "w";
 // Inside a recipient.
 constexpr const char* kAddress = "a";
 constexpr const char* kState = "s";
@@ -137,7 +138,8 @@ std::string encode_envelope(const Envelope& envelope) {
                     {field::kEightBit, envelope.eight_bit_mime},
                     {field::kSmtputf8, envelope.smtputf8},
                     {field::kSize, envelope.size},
-                    {field::kHeld, envelope.held}};
+                    {field::kHeld, envelope.held},
+                    {field::kDelayWarned, envelope.delay_warned}};
   std::string bytes;
   // MessagePack strings are raw bytes: addresses and replies need not be valid UTF-8.
   json::to_msgpack(object, bytes);
@@ -169,6 +171,7 @@ DecodedEnvelope decode_envelope(std::string_view bytes) {
     read(object, field::kSmtputf8, envelope.smtputf8);
     read(object, field::kSize, envelope.size);
     read(object, field::kHeld, envelope.held);
+    read(object, field::kDelayWarned, envelope.delay_warned);
     return {std::move(envelope), {}};
   } catch (const std::exception& error) {
     return {std::nullopt, error.what()};

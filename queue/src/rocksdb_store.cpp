@@ -1,10 +1,11 @@
-// RocksDB-backed Store: opening and schema checks, group-committed synced writes, reads.
+// RocksDB-backed Store: opening and schema checks, group-committed writes, reads.
 #include "rocksdb_store.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <utility>
 
 #include <rocksdb/write_batch.h>
@@ -29,6 +30,8 @@ constexpr const char* kLastIdKey = "last_id";
 // Ids are milliseconds << 20 | counter: a million ids per millisecond before borrowing from
 // the next one.
 constexpr int kIdCounterBits = 20;
+// The due index numbers recipients with 16 bits.
+constexpr std::size_t kMaxRecipients = 65536;
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -49,6 +52,22 @@ rocksdb::Slice slice(const std::string& bytes) {
   return {bytes.data(), bytes.size()};
 }
 
+// The due keys of an envelope, sorted, so that two of them can be diffed.
+std::vector<std::string> sorted_due_keys(const Envelope& envelope) {
+  std::vector<std::string> keys;
+  for (const DueEntry& entry : due_entries(envelope)) keys.push_back(due_key(entry));
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+std::vector<std::string> difference(const std::vector<std::string>& from,
+                                    const std::vector<std::string>& remove) {
+  std::vector<std::string> rest;
+  std::set_difference(from.begin(), from.end(), remove.begin(), remove.end(),
+                      std::back_inserter(rest));
+  return rest;
+}
+
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const StoreOptions& options) {
@@ -65,6 +84,7 @@ RocksDbStore::RocksDbStore(const StoreOptions& options) : options_(options) {
     throw;
   }
   if (!options_.read_only) writer_ = std::thread([this] { run_writer(); });
+  reader_ = std::thread([this] { run_reader(); });
   spdlog::info("queue store opened at {}{}, last id {}", options_.path,
                options_.read_only ? " (read-only)" : "", format_id(last_id_.load()));
 }
@@ -177,24 +197,57 @@ MessageId RocksDbStore::next_id() {
   return id;
 }
 
+std::optional<std::string> RocksDbStore::refusal(const Envelope& envelope) const {
+  if (options_.read_only) return "the queue store is open read-only";
+  if (envelope.recipients.size() > kMaxRecipients) {
+    return "more than " + std::to_string(kMaxRecipients) + " recipients in one message";
+  }
+  return std::nullopt;
+}
+
 void RocksDbStore::submit(Message message, Completion done) {
-  if (options_.read_only) {
-    done({StoreErrorKind::io_error, "the queue store is open read-only"});
+  if (const auto reason = refusal(message.envelope)) {
+    done({StoreErrorKind::io_error, *reason});
     return;
   }
-  if (message.envelope.recipients.size() > 65536) {
-    done({StoreErrorKind::io_error, "more than 65536 recipients in one message"});
+  enqueue({std::nullopt, std::move(message), std::move(done)});
+}
+
+void RocksDbStore::commit(const Envelope& before, const Envelope& after, std::optional<Message> dsn,
+                          Completion done) {
+  auto reason = refusal(after);
+  if (!reason && dsn) reason = refusal(dsn->envelope);
+  // The due keys to remove are computed from `before`: another id would leave them behind.
+  if (!reason && before.id != after.id) reason = "a commit cannot change a message's id";
+  if (reason) {
+    done({StoreErrorKind::io_error, *reason});
     return;
   }
+  enqueue({Update{before, after}, std::move(dsn), std::move(done)});
+}
+
+void RocksDbStore::enqueue(Pending pending) {
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
-      pending_.push_back({std::move(message), std::move(done)});
+      pending_.push_back(std::move(pending));
       wake_.notify_one();
       return;
     }
   }
-  done({StoreErrorKind::shutting_down, "the queue store is closing"});
+  pending.done({StoreErrorKind::shutting_down, "the queue store is closing"});
+}
+
+void RocksDbStore::load(MessageId id, bool with_body, LoadCompletion done) {
+  {
+    std::lock_guard lock(load_mutex_);
+    if (!loads_stopping_) {
+      loads_.push_back({id, with_body, std::move(done)});
+      load_wake_.notify_one();
+      return;
+    }
+  }
+  done(std::nullopt);
 }
 
 void RocksDbStore::close() {
@@ -203,13 +256,23 @@ void RocksDbStore::close() {
     stopping_ = true;
   }
   wake_.notify_one();
-  // A second, concurrent caller waits here until the first one's join is done.
+  {
+    std::lock_guard lock(load_mutex_);
+    loads_stopping_ = true;
+  }
+  load_wake_.notify_one();
+  // A second, concurrent caller waits here until the first one's joins are done.
   std::lock_guard join_lock(join_mutex_);
   if (writer_.joinable()) writer_.join();
+  if (reader_.joinable()) reader_.join();
 }
 
 StoreStats RocksDbStore::stats() const {
-  return {batches_.load(), messages_.load(), failed_batches_.load()};
+  return {.batches = batches_.load(),
+          .synced_batches = synced_batches_.load(),
+          .messages = messages_.load(),
+          .commits = commits_.load(),
+          .failed_batches = failed_batches_.load()};
 }
 
 void RocksDbStore::run_writer() {
@@ -221,82 +284,129 @@ void RocksDbStore::run_writer() {
       if (pending_.empty()) return;  // stopping, and everything accepted has been written
       batch.swap(pending_);
     }
-    commit(batch);
+    write_batch(batch);
     batch.clear();
   }
 }
 
-void RocksDbStore::commit(std::vector<Pending>& batch) {
-  if (needs_resume_) {
-    // After a failed write RocksDB refuses every later one until it resumes, which flushes the
-    // memtables and starts a fresh WAL (the failed batch may have left a torn record in the old
-    // one). From a full disk it resumes by itself; other errors need this call.
-    const auto status = db_->Resume();
-    if (status.ok()) {
-      spdlog::info("queue store {}: recovered from the earlier write error", options_.path);
-      needs_resume_ = false;
-    } else if (status.IsBusy()) {
-      // RocksDB is recovering by itself: after a full disk it polls until there is room for a
-      // memtable flush (write_buffer_size, 64 MiB by default) and then resumes.
-      spdlog::debug("queue store {}: recovery in progress", options_.path);
-    } else {
-      spdlog::warn("queue store {}: still cannot resume: {}", options_.path, status.ToString());
-    }
+void RocksDbStore::resume_after_error() {
+  // After a failed write RocksDB refuses every later one until it resumes, which flushes the
+  // memtables and starts a fresh WAL (the failed batch may have left a torn record in the old
+  // one). From a full disk it resumes by itself; other errors need this call.
+  const auto status = db_->Resume();
+  if (status.ok()) {
+    spdlog::info("queue store {}: recovered from the earlier write error", options_.path);
+    needs_resume_ = false;
+  } else if (status.IsBusy()) {
+    // RocksDB is recovering by itself: after a full disk it polls until there is room for a
+    // memtable flush (write_buffer_size, 64 MiB by default) and then resumes.
+    spdlog::debug("queue store {}: recovery in progress", options_.path);
+  } else {
+    spdlog::warn("queue store {}: still cannot resume: {}", options_.path, status.ToString());
   }
+}
+
+void RocksDbStore::write_batch(std::vector<Pending>& batch) {
+  if (needs_resume_) resume_after_error();
 
   std::vector<StoreResult> results(batch.size());
   rocksdb::WriteBatch write;
   MessageId high_id = persisted_high_id_;
-  std::uint64_t written = 0;
+  std::uint64_t new_messages = 0;
+  std::uint64_t updates = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const Envelope& envelope = batch[i].message.envelope;
-    const std::string key = id_key(envelope.id);
+    Pending& item = batch[i];
+    const MessageId id = item.update ? item.update->after.id : item.message->envelope.id;
+    // Entries apply in queue order, so the later of two commits of one message wins.
     write.SetSavePoint();
-    auto status = write.Put(envelopes_, key, encode_envelope(envelope));
-    if (status.ok()) status = write.Put(bodies_, key, slice(batch[i].message.body));
-    for (std::size_t r = 0; status.ok() && r < envelope.recipients.size(); ++r) {
-      const Recipient& recipient = envelope.recipients[r];
-      if (recipient.state != RecipientState::pending) continue;
-      const std::int64_t due =
-          recipient.next_attempt_ms != 0 ? recipient.next_attempt_ms : envelope.received_ms;
-      status = write.Put(due_, due_key({due, envelope.id, static_cast<std::uint16_t>(r)}), "");
-    }
+    auto status = rocksdb::Status::OK();
+    if (item.update) status = put_update(write, *item.update);
+    if (status.ok() && item.message) status = put_message(write, *item.message);
     if (status.ok()) {
       write.PopSavePoint().PermitUncheckedError();
-      high_id = std::max(high_id, envelope.id);
-      ++written;
+      if (item.message) {
+        high_id = std::max(high_id, item.message->envelope.id);
+        ++new_messages;
+      }
+      if (item.update) ++updates;
     } else {
-      // Only a message too large for a batch gets here; it alone fails, whole.
+      // Only an entry too large for a batch gets here; it alone fails, whole (a commit with
+      // its DSN).
       write.RollbackToSavePoint().PermitUncheckedError();
       results[i] = failure(status);
-      spdlog::error("queue store {}: message {} refused: {}", options_.path, format_id(envelope.id),
-                    status.ToString());
+      spdlog::error("queue store {}: {} of message {} refused: {}", options_.path,
+                    item.update ? "commit" : "submit", format_id(id), status.ToString());
     }
     // The batch holds its own copy now; dropping ours halves the memory a batch of large
     // bodies needs.
-    batch[i].message = {};
+    item.update.reset();
+    item.message.reset();
   }
   if (high_id != persisted_high_id_) {
     write.Put(meta_, kLastIdKey, id_key(high_id)).PermitUncheckedError();
   }
 
   rocksdb::WriteOptions write_options;
-  write_options.sync = true;
+  // A new message is synced before its 250 (or, for a DSN, before the bounced recipient is
+  // forgotten). Updates alone are not: a crash of the process loses nothing (the WAL is in the
+  // page cache) and a power cut loses at most the last updates, which only repeats deliveries
+  // or attempts. A later synced batch makes every earlier update durable too, as the WAL is
+  // one sequential file.
+  write_options.sync = new_messages > 0;
   const auto status = db_->Write(write_options, &write);
   batches_.fetch_add(1);
-  messages_.fetch_add(written);
+  if (write_options.sync) synced_batches_.fetch_add(1);
+  messages_.fetch_add(new_messages);
+  commits_.fetch_add(updates);
   if (status.ok()) {
     persisted_high_id_ = high_id;
   } else {
     failed_batches_.fetch_add(1);
     needs_resume_ = true;
-    spdlog::error("queue store {}: writing a batch of {} messages failed: {}", options_.path,
-                  written, status.ToString());
+    spdlog::error("queue store {}: writing a batch of {} messages and {} commits failed: {}",
+                  options_.path, new_messages, updates, status.ToString());
     for (auto& result : results) {
       if (result.ok()) result = failure(status);
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+}
+
+rocksdb::Status RocksDbStore::put_message(rocksdb::WriteBatch& write, const Message& message) {
+  const std::string key = id_key(message.envelope.id);
+  auto status = write.Put(envelopes_, key, encode_envelope(message.envelope));
+  if (status.ok()) status = write.Put(bodies_, key, slice(message.body));
+  for (const DueEntry& entry : due_entries(message.envelope)) {
+    if (!status.ok()) break;
+    status = write.Put(due_, due_key(entry), "");
+  }
+  return status;
+}
+
+rocksdb::Status RocksDbStore::put_update(rocksdb::WriteBatch& write, const Update& update) {
+  const std::string key = id_key(update.after.id);
+  const auto before = sorted_due_keys(update.before);
+  const auto after = sorted_due_keys(update.after);
+  const bool still_pending =
+      std::any_of(update.after.recipients.begin(), update.after.recipients.end(),
+                  [](const Recipient& r) { return r.state == RecipientState::pending; });
+  // Only the keys that change: most attempts move one recipient, not all of them.
+  auto status = rocksdb::Status::OK();
+  for (const auto& gone : difference(before, after)) {
+    if (!status.ok()) break;
+    status = write.Delete(due_, gone);
+  }
+  for (const auto& added : difference(after, before)) {
+    if (!status.ok()) break;
+    status = write.Put(due_, added, "");
+  }
+  if (!status.ok()) return status;
+  if (still_pending) return write.Put(envelopes_, key, encode_envelope(update.after));
+  // Every recipient is final (and with none pending, `after` has no due keys, so the loop
+  // above removed all of `before`'s): the message leaves the queue.
+  status = write.Delete(envelopes_, key);
+  if (status.ok()) status = write.Delete(bodies_, key);
+  return status;
 }
 
 void RocksDbStore::close_database() {
@@ -309,9 +419,53 @@ void RocksDbStore::close_database() {
   db_.reset();
 }
 
+void RocksDbStore::run_reader() {
+  for (;;) {
+    LoadRequest request;
+    {
+      std::unique_lock lock(load_mutex_);
+      load_wake_.wait(lock, [this] { return !loads_.empty() || loads_stopping_; });
+      if (loads_.empty()) return;  // stopping, and every load asked for has been answered
+      request = std::move(loads_.front());
+      loads_.pop_front();
+    }
+    request.done(read_message(request.id, request.with_body));
+  }
+}
+
+std::optional<Message> RocksDbStore::read_message(MessageId id, bool with_body) {
+  // Both reads see one snapshot: a commit that deletes the message between them must read as
+  // "gone", not as an envelope whose body is missing.
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = snapshot.snapshot();
+  auto envelope = read_envelope(read_options, id);
+  if (!envelope) return std::nullopt;
+  Message message{std::move(*envelope), {}};
+  if (with_body) {
+    auto body = read_body(read_options, id);
+    if (!body) {
+      spdlog::error("queue store {}: message {} has an envelope but no readable body",
+                    options_.path, format_id(id));
+      return std::nullopt;
+    }
+    message.body = std::move(*body);
+  }
+  return message;
+}
+
 std::optional<Envelope> RocksDbStore::load_envelope(MessageId id) {
+  return read_envelope(rocksdb::ReadOptions(), id);
+}
+
+std::optional<std::string> RocksDbStore::load_body(MessageId id) {
+  return read_body(rocksdb::ReadOptions(), id);
+}
+
+std::optional<Envelope> RocksDbStore::read_envelope(const rocksdb::ReadOptions& read_options,
+                                                    MessageId id) {
   std::string value;
-  const auto status = db_->Get(rocksdb::ReadOptions(), envelopes_, id_key(id), &value);
+  const auto status = db_->Get(read_options, envelopes_, id_key(id), &value);
   if (status.IsNotFound()) return std::nullopt;
   if (!status.ok()) {
     spdlog::error("queue store {}: reading envelope {}: {}", options_.path, format_id(id),
@@ -326,9 +480,10 @@ std::optional<Envelope> RocksDbStore::load_envelope(MessageId id) {
   return std::move(decoded.envelope);
 }
 
-std::optional<std::string> RocksDbStore::load_body(MessageId id) {
+std::optional<std::string> RocksDbStore::read_body(const rocksdb::ReadOptions& read_options,
+                                                   MessageId id) {
   std::string value;
-  const auto status = db_->Get(rocksdb::ReadOptions(), bodies_, id_key(id), &value);
+  const auto status = db_->Get(read_options, bodies_, id_key(id), &value);
   if (status.IsNotFound()) return std::nullopt;
   if (!status.ok()) {
     spdlog::error("queue store {}: reading body {}: {}", options_.path, format_id(id),

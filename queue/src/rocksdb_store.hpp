@@ -1,8 +1,9 @@
-// The Store on RocksDB: column families, the group-commit writer thread and the id source.
+// The Store on RocksDB: column families, the group-commit writer and reader threads, the ids.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,6 +33,9 @@ class RocksDbStore final : public Store {
   void submit(Message message, Completion done) override;
   void close() override;
   StoreStats stats() const override;
+  void commit(const Envelope& before, const Envelope& after, std::optional<Message> dsn,
+              Completion done) override;
+  void load(MessageId id, bool with_body, LoadCompletion done) override;
 
   std::optional<Envelope> load_envelope(MessageId id) override;
   std::optional<std::string> load_body(MessageId id) override;
@@ -39,16 +43,38 @@ class RocksDbStore final : public Store {
   void for_each_due(const std::function<void(const DueEntry&)>& visit) override;
 
  private:
+  struct Update {
+    Envelope before;
+    Envelope after;
+  };
+  // One entry of the writer's queue, written whole or not at all: a submit carries `message`;
+  // a commit carries `update` and, when it bounces, its DSN as `message`.
   struct Pending {
-    Message message;
+    std::optional<Update> update;
+    std::optional<Message> message;
     Completion done;
+  };
+  struct LoadRequest {
+    MessageId id = 0;
+    bool with_body = false;
+    LoadCompletion done;
   };
 
   void open_database();
   void check_schema_version();
   void seed_last_id();
+  // Why a write of this envelope is refused before it reaches the writer; empty if it is not.
+  std::optional<std::string> refusal(const Envelope& envelope) const;
+  void enqueue(Pending pending);
   void run_writer();
-  void commit(std::vector<Pending>& batch);
+  void resume_after_error();
+  void write_batch(std::vector<Pending>& batch);
+  rocksdb::Status put_message(rocksdb::WriteBatch& write, const Message& message);
+  rocksdb::Status put_update(rocksdb::WriteBatch& write, const Update& update);
+  void run_reader();
+  std::optional<Message> read_message(MessageId id, bool with_body);
+  std::optional<Envelope> read_envelope(const rocksdb::ReadOptions& read_options, MessageId id);
+  std::optional<std::string> read_body(const rocksdb::ReadOptions& read_options, MessageId id);
   void close_database();
 
   const StoreOptions options_;
@@ -69,12 +95,21 @@ class RocksDbStore final : public Store {
   std::thread writer_;
   std::mutex join_mutex_;  // close() may be called from several threads
 
+  // Hand-off to the reader: one thread is enough, reads of a warm store are short.
+  std::mutex load_mutex_;
+  std::condition_variable load_wake_;
+  std::deque<LoadRequest> loads_;
+  bool loads_stopping_ = false;
+  std::thread reader_;
+
   // Writer-thread state.
   MessageId persisted_high_id_ = 0;  // the "last_id" meta value; never written lower
   bool needs_resume_ = false;        // the last batch failed: Resume() before the next
 
   std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> synced_batches_{0};
   std::atomic<std::uint64_t> messages_{0};
+  std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> failed_batches_{0};
 };
 

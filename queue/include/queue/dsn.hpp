@@ -11,12 +11,15 @@
 namespace relayq::queue {
 
 struct DsnRecipient {
-  std::string address;         // Final-Recipient (rfc822;...) and Original-Recipient
-  std::string action;          // "failed" or "delayed"
-  std::string status;          // enhanced status code, e.g. "5.1.1"
-  std::string remote_mta;      // host name of the next hop that answered; empty if none did
-  std::string diagnostic;      // the remote reply ("smtp; 550 5.1.1 ...") or our own reason
-  std::int64_t last_attempt_ms = 0;
+  std::string address;     // Final-Recipient (rfc822;...)
+  std::string action;      // "failed" or "delayed"
+  std::string status;      // enhanced status code, e.g. "5.1.1"; empty = 5.0.0 or 4.0.0
+  std::string remote_mta;  // host name (no [ip] or port) of the next hop that answered; or ""
+  // The Diagnostic-Code: its type, ';' and the text: "smtp; " and the remote reply as received
+  // (several lines are joined into one), or "X-relayq; " and our own reason. Text without a
+  // "type;" is taken as "smtp". Empty omits the field.
+  std::string diagnostic;
+  std::int64_t last_attempt_ms = 0;      // Last-Attempt-Date (0 = omit: never attempted)
   std::int64_t will_retry_until_ms = 0;  // for "delayed": when relayq gives up (0 = omit)
 };
 
@@ -30,11 +33,14 @@ struct DsnRequest {
 // Builds the DSN as a queued message: null sender, the original sender as its one recipient,
 // a multipart/report; report-type=delivery-status body (human text, message/delivery-status,
 // text/rfc822-headers with the original headers), CRLF lines only and no line over 998 bytes.
-// The original must not have a null sender (callers never bounce a bounce).
+// The subject says "failed" when any recipient failed, "delayed" when all are delayed.
+// The original must be given and must not have a null sender (callers never bounce a
+// bounce): std::invalid_argument otherwise.
 Message build_dsn(const DsnRequest& request, MessageId id, std::int64_t now_ms);
 
-// The header section of a stored body (everything before the blank line), which is what a DSN
-// attaches; capped at 64 KiB so that a bounce never carries a huge header block.
+// The header section of a stored body (its lines before the blank line, each with its CRLF),
+// which is what a DSN attaches; capped at 64 KiB, cut after a whole line, so that a bounce
+// never carries a huge header block.
 std::string header_section(const std::string& body);
 
 }  // namespace relayq::queue

@@ -49,6 +49,8 @@ struct Envelope {
   bool smtputf8 = false;         // SMTPUTF8 was given
   std::uint64_t size = 0;        // body size in bytes, Received header included
   bool held = false;             // an operator put it on hold
+  // The sender has had its "delayed" DSN (kept so that a restart does not send a second one).
+  bool delay_warned = false;
   bool operator==(const Envelope&) const = default;
 };
 

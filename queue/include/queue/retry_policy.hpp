@@ -16,8 +16,8 @@ struct RetryPolicy {
   Millis initial = std::chrono::minutes(5);  // wait after the first failure
   double factor = 2.0;                       // each wait is the previous times factor
   Millis max_interval = std::chrono::hours(4);
-  Millis max_age = std::chrono::hours(24 * 5);  // then the recipient bounces
-  double jitter = 0.1;                          // +/- fraction of each wait
+  Millis max_age = std::chrono::hours(24 * 5);   // then the recipient bounces
+  double jitter = 0.1;                           // +/- fraction of each wait
   Millis delay_warning = std::chrono::hours(4);  // 0 = no "delayed" DSN
 };
 

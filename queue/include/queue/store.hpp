@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "queue/message.hpp"
 
@@ -41,11 +42,19 @@ struct StoreOptions {
   bool read_only = false;
 };
 
+// The entries the due index keeps for an envelope: one per pending recipient, due at its
+// next_attempt_ms, or at received_ms while that is 0 (a first attempt); none while the message
+// is held. submit() and commit() index exactly these, so a scheduler that feeds its Schedule
+// from this function agrees with what a restart rebuilds from for_each_due().
+std::vector<DueEntry> due_entries(const Envelope& envelope);
+
 // Counters of the group-commit writer, for tests and metrics.
 struct StoreStats {
-  std::uint64_t batches = 0;         // synced write batches attempted: one fsync each
-  std::uint64_t messages = 0;        // messages carried by those batches
-  std::uint64_t failed_batches = 0;  // batches the database refused (all their messages failed)
+  std::uint64_t batches = 0;         // write batches attempted
+  std::uint64_t synced_batches = 0;  // those that carried a new message: one fsync each
+  std::uint64_t messages = 0;        // new messages (submits and DSNs) carried by the batches
+  std::uint64_t commits = 0;         // envelope updates carried by the batches
+  std::uint64_t failed_batches = 0;  // batches the database refused (all their writes failed)
 };
 
 class StoreOpenError : public std::runtime_error {
@@ -73,9 +82,10 @@ class Store {
   // refused before reaching the writer, `done` runs at once on the calling thread.
   virtual void submit(Message message, Completion done) = 0;
 
-  // Stops accepting (later submits complete with shutting_down), writes what is already
-  // pending and stops the writer thread. Reads keep working; the database itself is closed
-  // when the store is destroyed (which calls close() first). Idempotent.
+  // Stops accepting (later submits and commits complete with shutting_down), writes what is
+  // already pending and stops the writer thread; answers the loads already asked for and stops
+  // the reader thread. Reads keep working; the database itself is closed when the store is
+  // destroyed (which calls close() first). Idempotent. Never call it from a completion.
   virtual void close() = 0;
 
   virtual StoreStats stats() const = 0;
@@ -83,16 +93,24 @@ class Store {
   // Thread-safe. Records what delivery changed in a message: `after` is the whole new envelope
   // (states, attempts, history, next attempt times, held); `before` is the envelope as last
   // stored, so that the store can remove the due-index entries that no longer hold and add
-  // the new ones. When no recipient of `after` is pending any more, the message is deleted
+  // the new ones (see due_entries(): holding a message removes them all, releasing it adds
+  // them back). When no recipient of `after` is pending any more, the message is deleted
   // (envelope, body and due entries). `dsn`, when given, is a new message (a bounce) stored in
-  // the same atomic batch. Goes through the same writer as submit(); a batch that carries a
-  // new message (submit or dsn) is synced, updates alone are written without waiting for
-  // fsync (losing one to a power cut means a repeated delivery, never a lost message).
+  // the same atomic batch. Goes through the same writer queue as submit(), first in first
+  // out, so two commits of one message apply in the order they were made; a batch that
+  // carries a new message (submit or dsn) is synced, updates alone are written without
+  // waiting for fsync (losing one to a power cut means a repeated delivery, never a lost
+  // message). `done` runs as for submit(), with the same errors.
+  // The caller serialises the commits of one message and passes as `before` the `after` of
+  // the previous one: the store does not read the stored envelope back, so a stale `before`
+  // leaves due entries behind, and a commit after the message was deleted stores it again.
   virtual void commit(const Envelope& before, const Envelope& after, std::optional<Message> dsn,
                       Completion done) = 0;
 
   // Asynchronous read on the store's reader thread, so that loops never wait for the disk.
-  // `done` runs on the reader thread with nullopt when the message is gone.
+  // `done` runs on the reader thread with nullopt when the message is gone (with_body = false
+  // leaves the body empty). After close() it runs at once, on the calling thread, with nullopt.
+  // Like submit()'s, `done` must not throw and should only hand the result on.
   using LoadCompletion = std::function<void(std::optional<Message>)>;
   virtual void load(MessageId id, bool with_body, LoadCompletion done) = 0;
 
