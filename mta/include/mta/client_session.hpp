@@ -13,7 +13,9 @@
 namespace relayq::mta {
 
 struct SmtpReply {
-  int code = 0;      // 0 when no reply came (connection lost, timeout, local refusal)
+  // 0 when no reply came (connection lost, timeout, protocol error). A local refusal (SIZE,
+  // SMTPUTF8) carries the code it stands for, so that it bounces like the server's would.
+  int code = 0;
   std::string text;  // the whole reply, lines joined by "\n", without CRLF; or our own reason
   bool permanent() const { return code >= 500; }
   bool success() const { return code >= 200 && code < 300; }
@@ -44,6 +46,17 @@ struct TransactionResult {
   std::vector<SmtpReply> recipients;
 };
 
+// What the server announced in its EHLO reply; all false after a HELO fallback.
+struct ServerExtensions {
+  bool pipelining = false;
+  bool size = false;                        // MAIL may carry SIZE=
+  std::optional<std::uint64_t> size_limit;  // SIZE's fixed maximum; none when absent or 0
+  bool eight_bit_mime = false;
+  bool smtputf8 = false;
+  bool enhanced_status_codes = false;
+  bool chunking = false;
+};
+
 enum class ClientState {
   connecting,  // waiting for the 220 greeting
   greeting,    // EHLO (or HELO fallback) in progress
@@ -63,24 +76,36 @@ class ClientSession {
   // The TCP connection is up; now_ms is a monotonic clock for deadlines.
   void connected(std::int64_t now_ms);
   void receive(std::string_view bytes, std::int64_t now_ms);
-  // Starts a transaction; only in state idle. RSET first when the previous one was cut short.
+  // Starts a transaction; only in state idle (in any other state its result is at once a code
+  // 0 reply for every recipient). RSET first when the previous one was cut short.
   void send(OutboundMessage message, std::int64_t now_ms);
   // Sends QUIT (from idle) and closes after its reply or at once otherwise.
   void quit(std::int64_t now_ms);
   // The socket failed or closed, or deadline_ms() passed: the transaction in progress (if any)
-  // ends with code 0 replies for its recipients, and the session is closed.
+  // ends with code 0 replies for its recipients, and the session is closed. timed_out() before
+  // deadline_ms() (a stale timer) is ignored.
   void connection_lost(std::string_view reason);
   void timed_out(std::int64_t now_ms);
 
-  // Outputs, drained by the host after every call.
+  // A write of a non-empty take_output() string completed: call once per such string. It
+  // refreshes the data block timeout while the content goes out, and starts the end of data
+  // timeout once all of it is written.
+  void output_written(std::int64_t now_ms);
+
+  // Outputs, drained by the host after every call. Output taken after the session closed
+  // (a polite QUIT) is still to be written before closing.
   std::string take_output();
   std::optional<TransactionResult> take_result();
   ClientState state() const;
+  bool closed() const { return state() == ClientState::closed; }
+  // Monotonic time by which the awaited reply (or the content's write) must come; none (the
+  // maximum) while idle, closed, or before connected(): the host times idleness and connecting.
   std::int64_t deadline_ms() const;
   // Why the session closed before it became idle (greeting 421/5xx, EHLO and HELO refused),
   // for trying the next MX host; code 0 when it was a connection failure.
   const std::optional<SmtpReply>& setup_failure() const;
   // Extensions the server announced.
+  const ServerExtensions& extensions() const;
   bool pipelining() const;
   std::optional<std::uint64_t> size_limit() const;
 
