@@ -5,10 +5,12 @@
 #include <uv.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relayq::dns {
@@ -55,22 +57,29 @@ struct NameAnswer {
 
 struct ResolverOptions {
   std::vector<std::string> servers;  // "ip:port" ("[v6]:port"); empty = /etc/resolv.conf
-  std::chrono::milliseconds timeout{5000};  // per try
+  // The first try's timeout; c-ares doubles it for each later round over the servers, so one
+  // server with tries = 2 gives up after about 3 x timeout.
+  std::chrono::milliseconds timeout{5000};
   int tries = 2;
+  std::chrono::seconds max_ttl{86400};         // positive answers: their TTL, at most this
   std::chrono::seconds negative_ttl_cap{300};  // NXDOMAIN/NODATA are cached at most this long
-  std::chrono::seconds temporary_ttl{5};        // failures are cached briefly, to not hammer
+  std::chrono::seconds temporary_ttl{5};       // failures are cached briefly, to not hammer
 };
 
-// A cache of answers keyed by (type, name), shared between loops (internally locked).
+// A cache of answers keyed by (type, name), shared between loops (internally locked). When
+// full, expired entries are dropped, and if none had expired, all of them.
 class Cache;
-std::shared_ptr<Cache> make_cache();
+std::shared_ptr<Cache> make_cache(std::size_t max_entries = 100000);
 
 // One resolver per loop thread; every method must be called on that loop's thread, and every
-// callback runs there (possibly synchronously from the cache).
+// callback runs there (possibly synchronously, from the cache). Callbacks may start lookups or
+// call shutdown(), but must not destroy the Resolver.
 class Resolver {
  public:
+  // Throws std::invalid_argument when options.servers cannot be used, std::runtime_error when
+  // c-ares cannot start.
   Resolver(uv_loop_t* loop, const ResolverOptions& options, std::shared_ptr<Cache> cache);
-  ~Resolver();
+  ~Resolver();  // shutdown(), then the loop must run once more to free the libuv handles
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
@@ -80,7 +89,8 @@ class Resolver {
   void txt(const std::string& name, std::function<void(const TextAnswer&)> done);
   void ptr(const std::string& ip, std::function<void(const NameAnswer&)> done);
 
-  // Closes the c-ares channel and its libuv handles; pending callbacks get Status::temporary.
+  // Closes the c-ares channel and its libuv handles; pending callbacks get Status::temporary,
+  // and so do lookups started afterwards. Run the loop afterwards so the handles close.
   void shutdown();
 
  private:
