@@ -476,10 +476,6 @@ constexpr UnbuiltFeature kUnbuiltFeatures[] = {
     {"policy.dkim_verify", is_not_off},
     {"policy.rdns", is_not_off},
     {"dkim.sign", is_set},
-    {"delivery.smarthost", is_set},
-    {"routes", is_set},
-    {"dns.servers", is_set},
-    {"retry.domains", is_set},
 };
 
 // Calls visit(value) for every value at the dotted `key` under `node`.

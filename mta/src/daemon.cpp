@@ -15,7 +15,7 @@
 #include "listen_socket.hpp"
 #include "loop_thread.hpp"
 #include "metrics/metrics.hpp"
-#include "queue/schedule.hpp"
+#include "outbound_engine.hpp"
 #include "queue/store.hpp"
 
 namespace relayq::mta {
@@ -51,12 +51,32 @@ struct ListenSocket {
   InboundContext* context = nullptr;
 };
 
-// One loop thread with its inbound connections and its share of every listener.
+// One loop thread with its inbound connections, its share of every listener, and the
+// delivery of the messages it owns.
 struct Worker {
   LoopThread thread;
   InboundContext context;
   std::vector<std::unique_ptr<ListenSocket>> sockets;
+  std::unique_ptr<OutboundEngine> engine;
 };
+
+std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {
+  auto settings = std::make_shared<DeliverySettings>(DeliverySettings{
+      .hostname = config.server.hostname,
+      .router = Router(config),
+      .retry = queue::RetryPolicies(config.retry,
+                                    {config.retry_domains.begin(), config.retry_domains.end()}),
+      .max_connections_per_destination = config.delivery.max_connections_per_destination,
+      .client = nullptr,
+      .resolver = {},
+      .timeouts = {},
+  });
+  auto client = std::make_shared<ClientSessionConfig>();
+  client->helo_name = config.server.hostname;
+  settings->client = std::move(client);
+  settings->resolver.servers = config.dns.servers;
+  return settings;
+}
 
 class Daemon {
  public:
@@ -70,6 +90,7 @@ class Daemon {
       spdlog::critical("cannot open the queue: {}", error.what());
       return 1;
     }
+    create_workers();
     load_schedule();
     try {
       metrics_server_ =
@@ -79,7 +100,10 @@ class Daemon {
       spdlog::critical("cannot start: {}", error.what());
       return 1;
     }
-    for (auto& worker : workers_) worker->thread.start(nullptr);
+    for (auto& worker : workers_) {
+      OutboundEngine* engine = worker->engine.get();
+      worker->thread.start([engine] { engine->start(); });
+    }
     spdlog::info("event=started hostname={} loops={} listeners={} metrics={}",
                  config_.server.hostname, workers_.size(), listeners_.size(),
                  config_.metrics.listen);
@@ -89,27 +113,47 @@ class Daemon {
   }
 
  private:
-  // Finds every unfinished message again after a restart: the due index gives ids and times
-  // only, so memory stays small however large the queue is and no body is read.
-  void load_schedule() {
-    const auto started = std::chrono::steady_clock::now();
-    store_->for_each_due([this](const queue::DueEntry& entry) { schedule_.add(entry); });
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    spdlog::info("event=queue_opened due_recipients={} schedule_bytes={} load_ms={}",
-                 schedule_.size(), schedule_.memory_bytes(), elapsed.count());
-  }
-
-  void open_listeners() {
+  void create_workers() {
     unsigned loops = config_.server.loops;
     if (loops == 0) loops = std::max(1u, std::thread::hardware_concurrency());
+    const auto settings = delivery_settings_for(config_);
+    const auto dns_cache = dns::make_cache();
     for (unsigned i = 0; i < loops; ++i) {
       auto worker = std::make_unique<Worker>();
       worker->context.loop = &worker->thread;
       worker->context.store = store_.get();
       worker->context.metrics = &metrics_;
+      worker->context.deliver = [this](queue::MessageId id) { deliver(id); };
+      worker->engine =
+          std::make_unique<OutboundEngine>(worker->thread, *store_, metrics_, settings, dns_cache,
+                                           loops, [this](queue::MessageId id) { deliver(id); });
       workers_.push_back(std::move(worker));
     }
+  }
+
+  // Each message belongs to one loop's engine (by id), so that one thread owns its state.
+  Worker& owner_of(queue::MessageId id) { return *workers_[id % workers_.size()]; }
+
+  void deliver(queue::MessageId id) {
+    OutboundEngine* engine = owner_of(id).engine.get();
+    owner_of(id).thread.post([engine, id] { engine->deliver_now(id); });
+  }
+
+  // Finds every unfinished message again after a restart: the due index gives ids and times
+  // only, so memory stays small however large the queue is and no body is read.
+  void load_schedule() {
+    const auto started = std::chrono::steady_clock::now();
+    std::size_t entries = 0;
+    store_->for_each_due([&](const queue::DueEntry& entry) {
+      owner_of(entry.id).engine->add_due(entry);
+      ++entries;
+    });
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    spdlog::info("event=queue_opened due_recipients={} load_ms={}", entries, elapsed.count());
+  }
+
+  void open_listeners() {
     for (const auto& listener : config_.listeners) {
       auto shared = std::make_unique<ListenerShared>();
       shared->name = listener.address;
@@ -204,6 +248,10 @@ class Daemon {
       while (open_connections() > 0 && std::chrono::steady_clock::now() < grace)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    for (auto& worker : workers_) {
+      OutboundEngine* engine = worker->engine.get();
+      worker->thread.post([engine] { engine->stop(); });
+    }
     store_->close();  // the last batch's completions still reach the running loops
     for (auto& worker : workers_) worker->thread.stop();
     workers_.clear();
@@ -215,7 +263,6 @@ class Daemon {
   metrics::Metrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<queue::Store> store_;
-  queue::Schedule schedule_;
   std::vector<std::unique_ptr<ListenerShared>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };

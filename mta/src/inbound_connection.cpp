@@ -99,9 +99,10 @@ void InboundConnection::pump() {
     }
     uv_timer_stop(&timer_);
     LoopThread* loop = context_.loop;
+    const queue::MessageId id = message->envelope.id;
     context_.store->submit(std::move(*message),
-                           [self = shared_from_this(), loop](const queue::StoreResult& result) {
-                             loop->post([self, result] { self->on_stored(result); });
+                           [self = shared_from_this(), loop, id](const queue::StoreResult& result) {
+                             loop->post([self, id, result] { self->on_stored(id, result); });
                            });
     return;
   }
@@ -116,10 +117,14 @@ void InboundConnection::pump() {
   }
 }
 
-void InboundConnection::on_stored(const queue::StoreResult& result) {
+void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult& result) {
   const double seconds = static_cast<double>(uv_hrtime() - store_started_ns_) / 1e9;
   context_.metrics->accept_duration().Observe(seconds);
-  if (!result.ok()) spdlog::error("queue write failed: {}", result.detail);
+  if (result.ok()) {
+    if (context_.deliver) context_.deliver(id);
+  } else {
+    spdlog::error("queue write failed: {}", result.detail);
+  }
   if (closing_) return;  // the client left meanwhile; the message is stored all the same
   session_->message_stored(result, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -35,6 +36,8 @@ struct InboundContext {
   LoopThread* loop = nullptr;
   queue::Store* store = nullptr;
   metrics::Metrics* metrics = nullptr;
+  // Hands a stored message to delivery (the engine of the loop that owns its id).
+  std::function<void(queue::MessageId)> deliver;
   std::unordered_set<InboundConnection*> connections;
   bool shutting_down = false;
   // One read buffer per loop: idle connections cost no buffer memory. Sessions copy what they
@@ -62,7 +65,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void pump();
   void write(std::string data);
   void close();
-  void on_stored(const queue::StoreResult& result);
+  void on_stored(queue::MessageId id, const queue::StoreResult& result);
   void arm_timer();
   void start_reading();
 

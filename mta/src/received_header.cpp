@@ -1,24 +1,9 @@
-// Formats the Received: header and its RFC 5322 date.
+// Formats the Received: header.
 #include "received_header.hpp"
 
-#include <cstdio>
-#include <ctime>
+#include "queue/rfc5322_date.hpp"
 
 namespace relayq::mta {
-
-std::string format_date(std::int64_t time_ms) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const std::time_t seconds = static_cast<std::time_t>(time_ms / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[utc.tm_wday],
-                utc.tm_mday, kMonths[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min,
-                utc.tm_sec);
-  return text;
-}
 
 std::string format_received(const ReceivedTrace& trace) {
   std::string header = "Received: from ";
@@ -38,7 +23,7 @@ std::string format_received(const ReceivedTrace& trace) {
     header.append(">");
   }
   header.append(";\r\n\t");
-  header.append(format_date(trace.time_ms));
+  header.append(queue::format_rfc5322_date(trace.time_ms));
   header.append("\r\n");
   return header;
 }

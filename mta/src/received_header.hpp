@@ -23,7 +23,4 @@ struct ReceivedTrace {
 // "Received: from helo ([ip])\r\n\tby host (relayq) with ESMTP id ID\r\n\tfor <r>; date\r\n"
 std::string format_received(const ReceivedTrace& trace);
 
-// RFC 5322 3.3 date-time in UTC: "Tue, 02 Jan 2024 15:04:05 +0000".
-std::string format_date(std::int64_t time_ms);
-
 }  // namespace relayq::mta

@@ -35,7 +35,7 @@ class Relay:
     """One relayq daemon with its own config, queue directory and log file."""
 
     def __init__(self, workdir: Path, listener_extra="", relay_networks='["127.0.0.0/8", "::1/128"]',
-                 relay_domains="[]", extra=""):
+                 relay_domains="[]", extra="", delivery=None):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.smtp_port = free_port()
@@ -65,9 +65,16 @@ listen = "127.0.0.1:{self.metrics_port}"
 
 [admin]
 listen = "127.0.0.1:{self.admin_port}"
+
+[delivery]
+{self.DEFAULT_DELIVERY if delivery is None else delivery}
 {extra}
 """)
         self.process = None
+
+    # Unless a test is about delivery, mail stays queued: the smarthost is a closed port, so
+    # each message is tried once and deferred for the default 5 minutes.
+    DEFAULT_DELIVERY = 'smarthost = "127.0.0.1:9"'
 
     def start(self):
         self.log = open(self.log_path, "ab")
@@ -137,3 +144,73 @@ def queued_id(reply: bytes) -> str:
     text = reply.decode() if isinstance(reply, bytes) else reply
     assert "queued as" in text, text
     return text.rsplit(" ", 1)[1].strip()
+
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+
+
+def start_ready(command, what):
+    """Starts a support server and waits for the 'ready' line it prints when listening."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    line = process.stdout.readline()
+    if b"ready" not in line:
+        process.kill()
+        raise RuntimeError(f"{what} did not start: {line!r} {process.stdout.read()!r}")
+    return process
+
+
+class DnsServer:
+    """tests/support/dns_server.py serving a zone on a loopback high port."""
+
+    def __init__(self, workdir: Path, zone: str, servfail=()):
+        self.port = free_port()
+        zone_file = workdir / "zone.txt"
+        zone_file.write_text(zone)
+        command = ["/usr/bin/python3", str(SUPPORT / "dns_server.py"), "--port", str(self.port),
+                   "--zone", str(zone_file)]
+        for name in servfail:
+            command += ["--servfail", name]
+        self.process = start_ready(command, "dns server")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Sink:
+    """tests/support/smtp_sink.py on one loopback address: every accepted message as a file."""
+
+    def __init__(self, workdir: Path, address: str, port: int, replies=None):
+        self.dir = workdir / f"sink-{address}-{port}"
+        self.dir.mkdir(parents=True)
+        command = ["/usr/bin/python3", str(SUPPORT / "smtp_sink.py"), "--listen", f"{address}:{port}",
+                   "--dir", str(self.dir)]
+        if replies is not None:
+            script = self.dir.parent / f"replies-{address}-{port}.json"
+            script.write_text(json.dumps(replies))
+            command += ["--reply-script", str(script)]
+        self.process = start_ready(command, f"sink {address}:{port}")
+
+    def messages(self):
+        """[(envelope dict, message bytes)] in arrival order."""
+        out = []
+        for meta in sorted(self.dir.glob("*.json"), key=lambda p: int(p.stem)):
+            out.append((json.loads(meta.read_text()), meta.with_suffix(".eml").read_bytes()))
+        return out
+
+    def connections(self):
+        log = self.dir / "connections.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def wait_for(self, count, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            messages = self.messages()
+            if len(messages) >= count:
+                return messages
+            time.sleep(0.1)
+        raise TimeoutError(f"sink {self.dir.name}: {len(self.messages())} of {count} messages")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)

@@ -2,6 +2,8 @@
 // storage results, timeouts and shutdown.
 #include <catch2/catch.hpp>
 
+#include "queue/rfc5322_date.hpp"
+
 #include <limits>
 #include <random>
 #include <string>
@@ -9,7 +11,7 @@
 #include "../../mta/src/received_header.hpp"
 #include "session_harness.hpp"
 
-using relayq::mta::format_date;
+using relayq::queue::format_rfc5322_date;
 using relayq::mta::format_received;
 using relayq::mta::ReceivedTrace;
 using relayq::mta::ServerSessionConfig;
@@ -316,8 +318,8 @@ TEST_CASE("the Received header names the protocol and a single recipient", "[ser
 }
 
 TEST_CASE("Received header format", "[server_session]") {
-  CHECK(format_date(0) == "Thu, 01 Jan 1970 00:00:00 +0000");
-  CHECK(format_date(1700000000123) == "Tue, 14 Nov 2023 22:13:20 +0000");
+  CHECK(format_rfc5322_date(0) == "Thu, 01 Jan 1970 00:00:00 +0000");
+  CHECK(format_rfc5322_date(1700000000123) == "Tue, 14 Nov 2023 22:13:20 +0000");
   const ReceivedTrace trace{.helo = "[IPv6:2001:db8::5]",
                             .client = *policy::IpAddress::parse("2001:db8::5"),
                             .hostname = "mx.test",

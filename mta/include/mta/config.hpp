@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "policy/ip_address.hpp"
+#include "queue/retry_policy.hpp"
 
 namespace relayq::mta {
 
@@ -32,14 +33,8 @@ struct ListenerConfig {
   std::uint64_t min_data_rate = 500;                   // bytes/s over a whole DATA; 0 = off
 };
 
-struct RetryConfig {
-  Duration initial = std::chrono::minutes(5);
-  double factor = 2.0;
-  Duration max_interval = std::chrono::hours(4);
-  Duration max_age = std::chrono::hours(24 * 5);
-  double jitter = 0.1;
-  Duration delay_warning = std::chrono::hours(4);  // 0 = off
-};
+// [retry] and [retry.domains."x"]: the queue's own policy type, filled from the file.
+using RetryConfig = queue::RetryPolicy;
 
 struct RouteConfig {
   std::string nexthop;  // "host:port"
