@@ -219,6 +219,15 @@ void OutboundConnection::quit() {
   close();
 }
 
+void OutboundConnection::shut_down() {
+  if (closing_) return;
+  if (session_ && session_->state() == ClientState::idle && socket_ != nullptr) {
+    session_->quit(static_cast<std::int64_t>(uv_now(loop_)));
+    write(session_->take_output());
+  }
+  close();
+}
+
 void OutboundConnection::arm_timer(std::int64_t delay_ms) {
   uv_timer_start(&timer_, &on_timer,
                  static_cast<std::uint64_t>(std::max<std::int64_t>(0, delay_ms)), 0);

@@ -59,8 +59,10 @@ class OutboundConnection {
   void send(Job job, OutboundMessage message);
   // Nothing to do now: QUIT after the idle timeout unless send() comes first.
   void idle_until_closed();
-  // QUIT now (if idle) and close.
+  // QUIT now (if idle) and close after its reply.
   void quit();
+  // The daemon is stopping: QUIT if idle (without waiting for the reply) and close now.
+  void shut_down();
 
   // Greeted, no transaction in progress, still open: send() may be called.
   bool idle() const;

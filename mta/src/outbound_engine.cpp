@@ -77,7 +77,7 @@ void OutboundEngine::stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
-  for (auto& [pointer, connection] : connections_) connection->quit();
+  for (auto& [pointer, connection] : connections_) connection->shut_down();
   resolver_->shutdown();
 }
 
