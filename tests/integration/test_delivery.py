@@ -217,3 +217,33 @@ def test_restart_keeps_attempts_and_next_times(world):
     assert relay.stop() == 0
     [envelope] = [e for e in relay.inspect() if e["id"] == message_id]
     assert envelope["recipients"][0]["attempts"] == 3
+
+
+def test_failing_destination_is_backed_off_as_a_whole(world):
+    # Nothing listens on 127.0.0.5 (mx1.d.test) and mx2.d.test has no sink either.
+    relay = world.relay(retry='initial = "1m"\njitter = 0.0',
+                        delivery="max_connections_per_destination = 2")
+    for _ in range(20):
+        send(relay, ["u@d.test"])
+    wait_until(lambda: len(delivery_log(relay, "deferred")) >= 20, what="20 deferrals")
+    failures = [line for line in relay.log_text().splitlines() if "event=destination_failed" in line]
+    backed_off = [line for _, line in delivery_log(relay, "deferred") if "backed off" in line]
+    # The first messages find the destination failing; the rest are not sent there at all.
+    assert 1 <= len(failures) <= 4, failures
+    assert len(backed_off) >= 16, backed_off
+
+
+def test_delay_warning_is_sent_once(world):
+    world.sink("127.0.0.9", replies={"data": "451 4.3.0 always later"})
+    sender_sink = world.sink("127.0.0.7")
+    relay = world.relay(retry='initial = "1s"\nfactor = 1.0\njitter = 0.0\ndelay_warning = "1s"')
+    send(relay, ["late@slow.test"])
+    wait_until(lambda: len(delivery_log(relay, "deferred")) >= 4, what="four deferrals")
+    [(envelope, raw)] = sender_sink.messages()
+    assert envelope["mail_from"] == ""
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    status_part = [p for p in message.walk() if p.get_content_type() == "message/delivery-status"][0]
+    per_recipient = status_part.get_payload()[1]
+    assert per_recipient["Action"] == "delayed"
+    assert per_recipient["Status"] == "4.3.0"
+    assert "Will-Retry-Until" in per_recipient
