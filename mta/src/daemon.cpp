@@ -1,9 +1,8 @@
-// The daemon's life: start-up (queue, metrics, listeners, loops), signals, graceful stop.
+// The daemon's life: start-up (queue, metrics, loops, listeners), signals, reload, stop.
 #include "mta/daemon.hpp"
 
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <chrono>
@@ -11,25 +10,19 @@
 #include <thread>
 #include <vector>
 
-#include "inbound_connection.hpp"
-#include "listen_socket.hpp"
-#include "loop_thread.hpp"
+#include "listeners.hpp"
+#include "log_format.hpp"
 #include "metrics/metrics.hpp"
-#include "outbound_engine.hpp"
 #include "queue/store.hpp"
+#include "worker.hpp"
 
 namespace relayq::mta {
 
 namespace {
 
-// Every reason a transaction can be refused, so that each series exists at zero.
-constexpr const char* kRejectReasons[] = {
-    "relay_denied",        "size",    "bad_data", "line_too_long",
-    "too_many_recipients", "storage", "timeout"};
-
-std::shared_ptr<ServerSessionConfig> session_config_for(const Config& config,
-                                                        const ListenerConfig& listener,
-                                                        queue::Store& store) {
+std::shared_ptr<const ServerSessionConfig> session_config_for(const Config& config,
+                                                              const ListenerConfig& listener,
+                                                              queue::Store& store) {
   auto session = std::make_shared<ServerSessionConfig>();
   session->hostname = config.server.hostname;
   session->listener_name = listener.address;
@@ -44,50 +37,46 @@ std::shared_ptr<ServerSessionConfig> session_config_for(const Config& config,
   return session;
 }
 
-// A listener's socket on one loop; the handle's data points back here.
-struct ListenSocket {
-  uv_tcp_t handle{};
-  ListenerShared* listener = nullptr;
-  InboundContext* context = nullptr;
-};
-
-// One loop thread with its inbound connections, its share of every listener, and the
-// delivery of the messages it owns.
-struct Worker {
-  LoopThread thread;
-  InboundContext context;
-  std::vector<std::unique_ptr<ListenSocket>> sockets;
-  std::unique_ptr<OutboundEngine> engine;
-};
-
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {
+  auto client = std::make_shared<ClientSessionConfig>();
+  client->helo_name = config.server.hostname;
   auto settings = std::make_shared<DeliverySettings>(DeliverySettings{
       .hostname = config.server.hostname,
       .router = Router(config),
       .retry = queue::RetryPolicies(config.retry,
                                     {config.retry_domains.begin(), config.retry_domains.end()}),
       .max_connections_per_destination = config.delivery.max_connections_per_destination,
-      .client = nullptr,
+      .client = std::move(client),
       .resolver = {},
       .timeouts = {},
   });
-  auto client = std::make_shared<ClientSessionConfig>();
-  client->helo_name = config.server.hostname;
-  settings->client = std::move(client);
   settings->resolver.servers = config.dns.servers;
   return settings;
 }
 
+// Settings a running daemon cannot take over: they name resources it holds open.
+void keep_restart_only_settings(const Config& running, Config& fresh) {
+  const auto keep = [&](const auto& now, auto& next, const char* key) {
+    if (now == next) return;
+    spdlog::warn("event=reload_partial key={} reason=\"needs a restart\"", key);
+    next = now;
+  };
+  keep(running.queue.path, fresh.queue.path, "queue.path");
+  keep(running.metrics.listen, fresh.metrics.listen, "metrics.listen");
+  keep(running.admin.listen, fresh.admin.listen, "admin.listen");
+  keep(running.server.loops, fresh.server.loops, "server.loops");
+}
+
 class Daemon {
  public:
-  explicit Daemon(const Config& config) : config_(config) {}
+  explicit Daemon(Config config) : config_(std::move(config)) {}
 
   int run() {
     ::signal(SIGPIPE, SIG_IGN);
     try {
       store_ = queue::Store::open({.path = config_.queue.path, .read_only = false});
     } catch (const std::exception& error) {
-      spdlog::critical("cannot open the queue: {}", error.what());
+      spdlog::critical("event=start_failed error={}", quoted(error.what()));
       return 1;
     }
     create_workers();
@@ -95,9 +84,10 @@ class Daemon {
     try {
       metrics_server_ =
           std::make_unique<metrics::MetricsServer>(config_.metrics.listen, metrics_.registry());
-      open_listeners();
+      for (const auto& listener : config_.listeners)
+        listeners_.open(listener, session_config_for(config_, listener, *store_));
     } catch (const std::exception& error) {
-      spdlog::critical("cannot start: {}", error.what());
+      spdlog::critical("event=start_failed error={}", quoted(error.what()));
       return 1;
     }
     for (auto& worker : workers_) {
@@ -105,9 +95,9 @@ class Daemon {
       worker->thread.start([engine] { engine->start(); });
     }
     spdlog::info("event=started hostname={} loops={} listeners={} metrics={}",
-                 config_.server.hostname, workers_.size(), listeners_.size(),
+                 config_.server.hostname, workers_.size(), config_.listeners.size(),
                  config_.metrics.listen);
-    wait_for_signal();
+    wait_for_signals();
     stop();
     return 0;
   }
@@ -153,58 +143,61 @@ class Daemon {
     spdlog::info("event=queue_opened due_recipients={} load_ms={}", entries, elapsed.count());
   }
 
-  void open_listeners() {
-    for (const auto& listener : config_.listeners) {
-      auto shared = std::make_unique<ListenerShared>();
-      shared->name = listener.address;
-      shared->max_connections = listener.max_connections;
-      shared->session_config = session_config_for(config_, listener, *store_);
-      shared->metrics = &metrics_;
-      shared->received = &metrics_.messages_received(listener.address);
-      for (const char* reason : kRejectReasons)
-        metrics_.messages_rejected(listener.address, reason);
-      for (auto& worker : workers_) {
-        auto socket = std::make_unique<ListenSocket>();
-        socket->listener = shared.get();
-        socket->context = &worker->context;
-        uv_tcp_init(worker->thread.loop(), &socket->handle);
-        socket->handle.data = socket.get();
-        uv_tcp_open(&socket->handle, open_listen_socket(listener.host, listener.port));
-        const int rc =
-            uv_listen(reinterpret_cast<uv_stream_t*>(&socket->handle), 1024,
-                      [](uv_stream_t* stream, int status) {
-                        if (status < 0) return;
-                        auto* socket = static_cast<ListenSocket*>(stream->data);
-                        InboundConnection::accept(stream, *socket->listener, *socket->context);
-                      });
-        if (rc != 0)
-          throw std::runtime_error("listen " + listener.address + ": " + uv_strerror(rc));
-        worker->sockets.push_back(std::move(socket));
-      }
-      spdlog::info("event=listening address={} mode=relay", listener.address);
-      listeners_.push_back(std::move(shared));
+  // SIGHUP: the new file replaces the old one for everything a running daemon can change;
+  // a file that does not validate, or a listener that cannot bind, changes nothing.
+  void reload() {
+    Config fresh;
+    try {
+      fresh = load_config(config_.path);
+    } catch (const ConfigError& error) {
+      spdlog::error("event=reload_refused error={}", quoted(error.what()));
+      return;
     }
+    keep_restart_only_settings(config_, fresh);
+    std::vector<std::string> opened;
+    try {
+      for (const auto& listener : fresh.listeners) {
+        if (listeners_.is_open(listener.address)) continue;
+        listeners_.open(listener, session_config_for(fresh, listener, *store_));
+        opened.push_back(listener.address);
+      }
+    } catch (const std::exception& error) {
+      for (const auto& address : opened) listeners_.close(address);
+      spdlog::error("event=reload_refused error={}", quoted(error.what()));
+      return;
+    }
+    for (const auto& address : listeners_.addresses()) {
+      const auto kept = std::find_if(fresh.listeners.begin(), fresh.listeners.end(),
+                                     [&](const auto& l) { return l.address == address; });
+      if (kept == fresh.listeners.end()) {
+        listeners_.close(address);
+      } else if (std::find(opened.begin(), opened.end(), address) == opened.end()) {
+        listeners_.update(*kept, session_config_for(fresh, *kept, *store_));
+      }
+    }
+    const auto settings = delivery_settings_for(fresh);
+    for (auto& worker : workers_) {
+      OutboundEngine* engine = worker->engine.get();
+      worker->thread.post([engine, settings] { engine->update_settings(settings); });
+    }
+    config_ = std::move(fresh);
+    spdlog::info("event=reloaded listeners={}", config_.listeners.size());
   }
 
-  void wait_for_signal() {
+  void wait_for_signals() {
     uv_loop_t loop;
     uv_loop_init(&loop);
+    loop.data = this;
     uv_signal_t term, interrupt, hangup;
-    for (uv_signal_t* handle : {&term, &interrupt, &hangup}) {
-      uv_signal_init(&loop, handle);
-      handle->data = &loop;
-    }
+    for (uv_signal_t* handle : {&term, &interrupt, &hangup}) uv_signal_init(&loop, handle);
     auto on_stop = [](uv_signal_t* handle, int signum) {
       spdlog::info("event=stopping signal={}", signum == SIGTERM ? "TERM" : "INT");
-      uv_stop(static_cast<uv_loop_t*>(handle->data));
+      uv_stop(handle->loop);
     };
     uv_signal_start(&term, on_stop, SIGTERM);
     uv_signal_start(&interrupt, on_stop, SIGINT);
     uv_signal_start(
-        &hangup,
-        [](uv_signal_t*, int) {
-          spdlog::warn("event=reload_refused reason=\"configuration reload is not built yet\"");
-        },
+        &hangup, [](uv_signal_t* handle, int) { static_cast<Daemon*>(handle->loop->data)->reload(); },
         SIGHUP);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uv_signal_t* handle : {&term, &interrupt, &hangup})
@@ -213,30 +206,27 @@ class Daemon {
     uv_loop_close(&loop);
   }
 
-  std::size_t open_connections() const {
-    std::size_t total = 0;
-    for (const auto& listener : listeners_) total += listener->connections.load();
-    return total;
+  void wait_for_connections(std::chrono::steady_clock::duration limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (listeners_.open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
   // Stop accepting, let transactions in flight finish until the deadline, then temp-fail the
-  // rest, stop the loops and close the queue (which finishes its last synced batch).
+  // rest, stop delivery and the loops, and close the queue (which finishes its last batch).
   void stop() {
+    listeners_.close_all();
     for (auto& worker : workers_) {
       Worker* w = worker.get();
       w->thread.post([w] {
-        for (auto& socket : w->sockets)
-          uv_close(reinterpret_cast<uv_handle_t*>(&socket->handle), nullptr);
         w->context.shutting_down = true;
         auto connections = w->context.connections;  // a copy: begin_shutdown may close some
         for (auto* connection : connections) connection->begin_shutdown();
       });
     }
-    const auto deadline = std::chrono::steady_clock::now() + config_.server.shutdown_timeout;
-    while (open_connections() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (open_connections() > 0) {
-      spdlog::warn("event=shutdown_deadline open_connections={}", open_connections());
+    wait_for_connections(config_.server.shutdown_timeout);
+    if (listeners_.open_connections() > 0) {
+      spdlog::warn("event=shutdown_deadline open_connections={}", listeners_.open_connections());
       for (auto& worker : workers_) {
         Worker* w = worker.get();
         w->thread.post([w] {
@@ -244,9 +234,7 @@ class Daemon {
           for (auto* connection : connections) connection->force_shutdown();
         });
       }
-      const auto grace = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-      while (open_connections() > 0 && std::chrono::steady_clock::now() < grace)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      wait_for_connections(std::chrono::seconds(2));
     }
     for (auto& worker : workers_) {
       OutboundEngine* engine = worker->engine.get();
@@ -259,18 +247,16 @@ class Daemon {
     spdlog::info("event=stopped");
   }
 
-  const Config& config_;
+  Config config_;
   metrics::Metrics metrics_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<queue::Store> store_;
-  std::vector<std::unique_ptr<ListenerShared>> listeners_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  Listeners listeners_{workers_, metrics_};
 };
 
 }  // namespace
 
-int run_daemon(const Config& config) {
-  return Daemon(config).run();
-}
+int run_daemon(const Config& config) { return Daemon(config).run(); }
 
 }  // namespace relayq::mta

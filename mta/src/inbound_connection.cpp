@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "log_format.hpp"
 #include "policy/ip_address.hpp"
 
 namespace relayq::mta {
@@ -51,10 +52,10 @@ void InboundConnection::accept(uv_stream_t* server, ListenerShared& listener,
 }
 
 void InboundConnection::start(bool over_limit) {
-  const auto& config = *listener_.session_config;
+  const auto session_config = listener_.session_config.load();
   if (over_limit) {
     closing_ = true;
-    write("421 4.3.2 " + config.hostname + " Too many connections, try again later\r\n");
+    write("421 4.3.2 " + session_config->hostname + " Too many connections, try again later\r\n");
     return;
   }
   sockaddr_storage peer{};
@@ -67,7 +68,7 @@ void InboundConnection::start(bool over_limit) {
                                                  : reinterpret_cast<sockaddr_in*>(&peer)->sin_port);
   }
   uv_tcp_nodelay(&tcp_, 1);
-  session_ = std::make_unique<ServerSession>(listener_.session_config, info, this);
+  session_ = std::make_unique<ServerSession>(session_config, info, this);
   context_.connections.insert(this);
   context_.metrics->inbound_connections().Increment();
   session_->start(static_cast<std::int64_t>(uv_now(context_.loop->loop())));
@@ -123,7 +124,7 @@ void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult&
   if (result.ok()) {
     if (context_.deliver) context_.deliver(id);
   } else {
-    spdlog::error("queue write failed: {}", result.detail);
+    spdlog::error("event=store_failed id={} error={}", queue::format_id(id), quoted(result.detail));
   }
   if (closing_) return;  // the client left meanwhile; the message is stored all the same
   session_->message_stored(result, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
@@ -219,8 +220,8 @@ void InboundConnection::on_closed(uv_handle_t* handle) {
 
 void InboundConnection::message_accepted(const queue::Envelope& envelope) {
   listener_.received->Increment();
-  spdlog::info("event=accepted id={} size={} from=<{}> rcpts={} client={} listener={}",
-               queue::format_id(envelope.id), envelope.size, envelope.sender,
+  spdlog::info("event=accepted id={} size={} from={} rcpts={} client={} listener={}",
+               queue::format_id(envelope.id), envelope.size, quoted(envelope.sender),
                envelope.recipients.size(), envelope.client_address, listener_.name);
 }
 

@@ -18,11 +18,12 @@
 
 namespace relayq::mta {
 
-// A listener as every loop shares it: its session settings and its connection count.
+// A listener as every loop shares it: its session settings and its connection count. A reload
+// swaps the settings; connections keep the ones they started with.
 struct ListenerShared {
   std::string name;  // the configured address, used as the metrics label
-  std::uint32_t max_connections = 0;
-  std::shared_ptr<const ServerSessionConfig> session_config;
+  std::atomic<std::uint32_t> max_connections{0};
+  std::atomic<std::shared_ptr<const ServerSessionConfig>> session_config;
   std::atomic<std::uint32_t> connections{0};
   prometheus::Counter* received = nullptr;
   metrics::Metrics* metrics = nullptr;

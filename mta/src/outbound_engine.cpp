@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "log_format.hpp"
 #include "queue/dsn.hpp"
 
 namespace relayq::mta {
@@ -37,6 +38,11 @@ SmtpReply dns_reply(const dns::NextHopResult& result) {
   return {code, result.enhanced_code + " " + result.reason};
 }
 
+// A loop's share of a limit for all loops: rounded up, so that the limit is never below one.
+std::uint32_t share_of(std::uint32_t total, unsigned loops) {
+  return std::max<std::uint32_t>(1, (total + loops - 1) / loops);
+}
+
 }  // namespace
 
 OutboundEngine::OutboundEngine(LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
@@ -48,8 +54,8 @@ OutboundEngine::OutboundEngine(LoopThread& loop, queue::Store& store, metrics::M
       metrics_(metrics),
       settings_(std::move(settings)),
       dns_cache_(std::move(dns_cache)),
-      connection_limit_(std::max<std::uint32_t>(
-          1, (settings_->max_connections_per_destination + loops - 1) / loops)),
+      loops_(loops),
+      connection_limit_(share_of(settings_->max_connections_per_destination, loops)),
       route_message_(std::move(route_message)),
       random_(std::random_device{}()) {}
 
@@ -79,6 +85,109 @@ void OutboundEngine::stop() {
   uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
   for (auto& [pointer, connection] : connections_) connection->shut_down();
   resolver_->shutdown();
+}
+
+void OutboundEngine::admin(queue::MessageId id, AdminAction action, QueueAdmin::Done done) {
+  if (stopped_) {
+    done({AdminOutcome::failed, "relayq is stopping"});
+    return;
+  }
+  auto [it, fresh] = active_.try_emplace(id);
+  it->second.admin_ops.push_back({action, std::move(done)});
+  if (!fresh) return;  // a delivery round (or another change) is in progress: after it ends
+  LoopThread* loop = &loop_;
+  store_.load(id, false, [this, loop, id](std::optional<queue::Message> message) {
+    auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
+    loop->post([this, id, shared] { on_admin_loaded(id, std::move(*shared)); });
+  });
+}
+
+namespace {
+
+// Applies one operator change to an envelope; no_change when it is already so.
+AdminOutcome apply_admin(queue::Envelope& envelope, OutboundEngine::AdminAction action) {
+  using Action = OutboundEngine::AdminAction;
+  switch (action) {
+    case Action::hold:
+      if (envelope.held) return AdminOutcome::no_change;
+      envelope.held = true;
+      return AdminOutcome::done;
+    case Action::release:
+      if (!envelope.held) return AdminOutcome::no_change;
+      envelope.held = false;
+      return AdminOutcome::done;
+    case Action::retry:
+      for (auto& recipient : envelope.recipients)
+        if (recipient.state == queue::RecipientState::pending) recipient.next_attempt_ms = 0;
+      return AdminOutcome::done;
+    case Action::remove:
+      // The store deletes a message once no recipient is pending; a removed message is
+      // never written in this state, so no DSN and no trace remain.
+      for (auto& recipient : envelope.recipients)
+        if (recipient.state == queue::RecipientState::pending)
+          recipient.state = queue::RecipientState::bounced;
+      return AdminOutcome::done;
+  }
+  return AdminOutcome::failed;
+}
+
+}  // namespace
+
+void OutboundEngine::on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  std::vector<AdminOp> ops = std::move(it->second.admin_ops);
+  std::vector<AdminOutcome> outcomes;
+  queue::Envelope after;
+  if (!message) {
+    outcomes.assign(ops.size(), AdminOutcome::not_found);
+  } else {
+    after = message->envelope;
+    for (const auto& op : ops) outcomes.push_back(apply_admin(after, op.action));
+  }
+  if (!message || after == message->envelope || stopped_) {
+    admin_finished(id, std::move(ops), std::move(outcomes), {}, after);
+    return;
+  }
+  LoopThread* loop = &loop_;
+  auto shared = std::make_shared<std::tuple<std::vector<AdminOp>, std::vector<AdminOutcome>,
+                                            queue::Envelope>>(std::move(ops), std::move(outcomes),
+                                                              after);
+  store_.commit(message->envelope, after, std::nullopt,
+                [this, loop, id, shared](const queue::StoreResult& result) {
+                  loop->post([this, id, shared, result] {
+                    auto& [ops, outcomes, after] = *shared;
+                    admin_finished(id, std::move(ops), std::move(outcomes), result, after);
+                  });
+                });
+}
+
+void OutboundEngine::admin_finished(queue::MessageId id, std::vector<AdminOp> ops,
+                                    std::vector<AdminOutcome> outcomes,
+                                    const queue::StoreResult& result,
+                                    const queue::Envelope& after) {
+  if (result.ok()) {
+    // Released or retried recipients go back on the schedule as a restart would find them.
+    for (const auto& entry : queue::due_entries(after)) schedule_.add(entry);
+  }
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const AdminOutcome outcome = result.ok() ? outcomes[i] : AdminOutcome::failed;
+    spdlog::info("event=admin id={} action={} outcome={}", queue::format_id(id),
+                 static_cast<int>(ops[i].action), static_cast<int>(outcome));
+    ops[i].done({outcome, result.ok() ? std::string() : result.detail});
+  }
+  end_active(id);  // changes that arrived meanwhile start from the state just stored
+}
+
+void OutboundEngine::update_settings(std::shared_ptr<const DeliverySettings> settings) {
+  if (stopped_) return;
+  if (settings->resolver.servers != settings_->resolver.servers) {
+    // Lookups in flight complete as temporary failures and are retried on the new servers.
+    resolver_->shutdown();
+    resolver_ = std::make_unique<dns::Resolver>(loop_.loop(), settings->resolver, dns_cache_);
+  }
+  settings_ = std::move(settings);
+  connection_limit_ = share_of(settings_->max_connections_per_destination, loops_);
 }
 
 void OutboundEngine::deliver_now(queue::MessageId id) {
@@ -137,7 +246,7 @@ void OutboundEngine::on_loaded(queue::MessageId id, std::optional<queue::Message
   auto it = active_.find(id);
   if (it == active_.end()) return;
   if (!message || stopped_) {
-    active_.erase(it);  // delivered meanwhile, or deleted by an operator
+    end_active(id);  // delivered meanwhile, or deleted by an operator
     return;
   }
   ActiveMessage& active = it->second;
@@ -308,8 +417,8 @@ void OutboundEngine::connection_failed(OutboundConnection& connection, const Smt
   destination.dead_until_ms =
       wall_now() + queue::retry_delay(policy, destination.failures, unit).count();
   destination.dead_reason = reason;
-  spdlog::warn("event=destination_failed destination={} failures={} reason=\"{}\"",
-               destination.route.key, destination.failures, reason.text);
+  spdlog::warn("event=destination_failed destination={} failures={} reason={}",
+               destination.route.key, destination.failures, quoted(reason.text));
   fail_queued(destination, reason, "");
 }
 
@@ -359,10 +468,10 @@ void OutboundEngine::record(const Job& job, const std::vector<SmtpReply>& replie
         active.dsn.push_back(dsn_entry(recipient, fate, reply, context, 0));
         break;
     }
-    spdlog::info("event=delivery id={} rcpt=<{}> nexthop={} status={} attempts={} reply=\"{}\"",
-                 queue::format_id(job.id), recipient.address,
+    spdlog::info("event=delivery id={} rcpt={} nexthop={} status={} attempts={} reply={}",
+                 queue::format_id(job.id), quoted(recipient.address),
                  context.nexthop.empty() ? "none" : context.nexthop, fate_name(fate),
-                 recipient.attempts, reply.text);
+                 recipient.attempts, quoted(reply.text));
   }
   if (--active.jobs_outstanding == 0) finish_round(job.id);
 }
@@ -399,8 +508,8 @@ void OutboundEngine::finish_round(queue::MessageId id) {
                                 active.dsn};
       dsn_id = store_.next_id();
       dsn = queue::build_dsn(request, *dsn_id, now);
-      spdlog::info("event=dsn id={} original={} to=<{}> recipients={}", queue::format_id(*dsn_id),
-                   queue::format_id(id), envelope.sender, active.dsn.size());
+      spdlog::info("event=dsn id={} original={} to={} recipients={}", queue::format_id(*dsn_id),
+                   queue::format_id(id), quoted(envelope.sender), active.dsn.size());
     }
   }
   if (!active.loaded || active.current == active.stored) {
@@ -421,7 +530,7 @@ void OutboundEngine::on_committed(queue::MessageId id, const queue::StoreResult&
   ActiveMessage& active = it->second;
   if (!result.ok()) {
     // The store still holds the previous state; try the message again later from there.
-    spdlog::error("event=commit_failed id={} error=\"{}\"", queue::format_id(id), result.detail);
+    spdlog::error("event=commit_failed id={} error={}", queue::format_id(id), quoted(result.detail));
     schedule_.add({wall_now() + 60'000, id, 0});
   } else {
     for (const auto& deferral : active.deferred)
@@ -429,8 +538,19 @@ void OutboundEngine::on_committed(queue::MessageId id, const queue::StoreResult&
           {active.current.recipients[deferral.index].next_attempt_ms, id, deferral.index});
     if (dsn_id) route_message_(*dsn_id);
   }
-  for (const auto& entry : active.postponed) schedule_.add(entry);
+  end_active(id);
+}
+
+// Ends a message's turn on this loop: what came due meanwhile goes back on the schedule, and
+// operator changes that waited for the turn start now.
+void OutboundEngine::end_active(queue::MessageId id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  std::vector<queue::DueEntry> postponed = std::move(it->second.postponed);
+  std::vector<AdminOp> admin_ops = std::move(it->second.admin_ops);
   active_.erase(it);
+  for (const auto& entry : postponed) schedule_.add(entry);
+  for (auto& op : admin_ops) admin(id, op.action, std::move(op.done));
   pump_schedule();
 }
 

@@ -16,6 +16,7 @@
 #include "dns/nexthop.hpp"
 #include "dns/resolver.hpp"
 #include "loop_thread.hpp"
+#include "mta/queue_admin.hpp"
 #include "metrics/metrics.hpp"
 #include "outbound_connection.hpp"
 #include "queue/retry_policy.hpp"
@@ -54,6 +55,12 @@ class OutboundEngine : public ConnectionEvents {
   void deliver_now(queue::MessageId id);
   // Closes every connection and timer; results that arrive later are ignored.
   void stop();
+  // An operator's change to a message this engine owns; waits for a delivery round in
+  // progress to end, so that it never races one.
+  enum class AdminAction { hold, release, remove, retry };
+  void admin(queue::MessageId id, AdminAction action, QueueAdmin::Done done);
+  // A reload: routes, retry policy, limits and DNS servers apply to the next decisions.
+  void update_settings(std::shared_ptr<const DeliverySettings> settings);
 
  private:
   // A recipient deferred in this round, with what was said (for a "delayed" DSN).
@@ -61,6 +68,11 @@ class OutboundEngine : public ConnectionEvents {
     std::uint16_t index = 0;
     SmtpReply reply;
     std::string remote_host;
+  };
+
+  struct AdminOp {
+    AdminAction action;
+    QueueAdmin::Done done;
   };
 
   struct ActiveMessage {
@@ -85,6 +97,11 @@ class OutboundEngine : public ConnectionEvents {
   };
 
   void activate(queue::MessageId id);
+  void end_active(queue::MessageId id);
+  void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
+  void admin_finished(queue::MessageId id, std::vector<AdminOp> ops,
+                      std::vector<AdminOutcome> outcomes, const queue::StoreResult& result,
+                      const queue::Envelope& after);
   void on_loaded(queue::MessageId id, std::optional<queue::Message> message);
   void enqueue(const Route& route, Job job);
   void dispatch(Destination& destination);
@@ -114,6 +131,7 @@ class OutboundEngine : public ConnectionEvents {
   std::shared_ptr<const DeliverySettings> settings_;
   std::shared_ptr<dns::Cache> dns_cache_;
   std::unique_ptr<dns::Resolver> resolver_;
+  unsigned loops_;
   std::uint32_t connection_limit_;  // this loop's share of max_connections_per_destination
   std::function<void(queue::MessageId)> route_message_;
   queue::Schedule schedule_;

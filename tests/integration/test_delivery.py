@@ -93,8 +93,8 @@ def delivery_log(relay, status=None):
     out = []
     for line in relay.log_text().splitlines():
         if "event=delivery " in line and (status is None or f"status={status} " in line):
-            stamp = datetime.strptime(line.split(" ", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-                tzinfo=timezone.utc)
+            stamp = datetime.strptime(re.search(r"time=(\S+)", line).group(1),
+                                      "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
             out.append((stamp.timestamp(), line))
     return out
 
