@@ -1,16 +1,19 @@
 // Declarations of the contract's metrics: names, help texts, labels and histogram buckets.
 #include "metrics/metrics.hpp"
 
-#include <prometheus/exposer.h>
+#include <stdexcept>
+
+#include "collector.hpp"
+#include "family.hpp"
+#include "process_collector.hpp"
+#include "queue_collector.hpp"
+#include "store_collector.hpp"
 
 namespace relayq::metrics {
 
 namespace {
 
-using prometheus::BuildCounter;
-using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
-using prometheus::Histogram;
+using detail::Family;
 
 // Accepting a message is an fsync away: sub-millisecond to a few seconds.
 Histogram::BucketBoundaries accept_buckets() {
@@ -25,111 +28,135 @@ Histogram::BucketBoundaries time_in_queue_buckets() {
   return {0.01, 0.1, 1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 5 * 86400};
 }
 
+Family<Histogram>::Factory histogram_with(Histogram::BucketBoundaries bounds) {
+  return [bounds] { return std::make_unique<Histogram>(bounds); };
+}
+
+constexpr std::array<std::string_view, 4> kReplyClasses = {"2xx", "4xx", "5xx", "error"};
+
+// The results RFC 8601 defines for each check (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is
+// our rdns), present at zero from the start so that dashboards see every outcome.
+struct PolicyResults {
+  std::string_view check;
+  std::vector<std::string_view> results;
+};
+const std::vector<PolicyResults>& known_policy_results() {
+  static const std::vector<PolicyResults> known = {
+      {"spf", {"none", "pass", "fail", "softfail", "policy", "neutral", "temperror", "permerror"}},
+      {"dkim", {"none", "pass", "fail", "policy", "neutral", "temperror", "permerror"}},
+      {"rdns", {"pass", "fail", "temperror", "permerror"}},
+  };
+  return known;
+}
+
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
-  auto& r = *registry_;
-  received_family_ = &BuildCounter()
-                          .Name("relayq_messages_received_total")
-                          .Help("Messages accepted and stored durably (250 sent), by listener.")
-                          .Register(r);
-  rejected_family_ = &BuildCounter()
-                          .Name("relayq_messages_rejected_total")
-                          .Help("Transactions or recipients refused, by listener and reason.")
-                          .Register(r);
-  recipients_delivered_ = &BuildCounter()
-                               .Name("relayq_recipients_delivered_total")
-                               .Help("Recipients accepted by the next hop (2xx).")
-                               .Register(r)
-                               .Add({});
-  recipients_deferred_ = &BuildCounter()
-                              .Name("relayq_recipients_deferred_total")
-                              .Help("Recipient delivery attempts that failed temporarily.")
-                              .Register(r)
-                              .Add({});
-  recipients_bounced_ = &BuildCounter()
-                             .Name("relayq_recipients_bounced_total")
-                             .Help("Recipients that failed permanently (5xx or max_age).")
-                             .Register(r)
-                             .Add({});
-  queue_messages_family_ = &BuildGauge()
-                                .Name("relayq_queue_messages")
-                                .Help("Messages in the queue by state: ready, scheduled, held.")
-                                .Register(r);
-  for (const char* state : {"ready", "scheduled", "held"})
-    queue_messages_family_->Add({{"state", state}});
-  queue_oldest_age_ = &BuildGauge()
-                           .Name("relayq_queue_oldest_message_age_seconds")
-                           .Help("Age of the oldest message in the queue.")
-                           .Register(r)
-                           .Add({});
-  accept_duration_ = &BuildHistogram()
-                          .Name("relayq_accept_duration_seconds")
-                          .Help("From the end of DATA until the 250 reply is sent.")
-                          .Register(r)
-                          .Add({}, accept_buckets());
-  delivery_duration_ = &BuildHistogram()
-                            .Name("relayq_delivery_duration_seconds")
-                            .Help("Duration of one outbound delivery attempt.")
-                            .Register(r)
-                            .Add({}, delivery_buckets());
-  time_in_queue_ = &BuildHistogram()
-                        .Name("relayq_time_in_queue_seconds")
-                        .Help("From reception until final delivery of a recipient.")
-                        .Register(r)
-                        .Add({}, time_in_queue_buckets());
-  auto& connections = BuildGauge()
-                          .Name("relayq_smtp_connections")
-                          .Help("Open SMTP connections by direction.")
-                          .Register(r);
-  inbound_connections_ = &connections.Add({{"direction", "inbound"}});
-  outbound_connections_ = &connections.Add({{"direction", "outbound"}});
-  policy_family_ = &BuildCounter()
-                        .Name("relayq_policy_results_total")
-                        .Help("Policy check outcomes, by check (spf, dkim, rdns) and result.")
-                        .Register(r);
-  outbound_replies_family_ = &BuildCounter()
-                                  .Name("relayq_outbound_replies_total")
-                                  .Help("Replies from next hops by class (2xx, 4xx, 5xx, error).")
-                                  .Register(r);
-  for (const char* reply_class : {"2xx", "4xx", "5xx", "error"})
-    outbound_replies_family_->Add({{"class", reply_class}});
+Metrics::Metrics() {
+  auto registry = std::make_shared<detail::Registry>();
+  auto& r = *registry;
+  received_family_ =
+      &r.add<Family<Counter>>("relayq_messages_received_total",
+                              "Messages accepted and stored durably (250 sent), by listener.",
+                              std::vector<std::string>{"listener"});
+  rejected_family_ =
+      &r.add<Family<Counter>>("relayq_messages_rejected_total",
+                              "Transactions or recipients refused, by listener and reason.",
+                              std::vector<std::string>{"listener", "reason"});
+  recipients_delivered_ = &r.add<Family<Counter>>("relayq_recipients_delivered_total",
+                                                  "Recipients accepted by the next hop (2xx).",
+                                                  std::vector<std::string>{})
+                               .with({});
+  recipients_deferred_ =
+      &r.add<Family<Counter>>("relayq_recipients_deferred_total",
+                              "Recipient delivery attempts that failed temporarily.",
+                              std::vector<std::string>{})
+           .with({});
+  recipients_bounced_ =
+      &r.add<Family<Counter>>("relayq_recipients_bounced_total",
+                              "Recipients that failed permanently (5xx or max_age).",
+                              std::vector<std::string>{})
+           .with({});
+  // relayq_queue_messages and relayq_queue_oldest_message_age_seconds: see queue_collector.cpp.
+  queue_ = &r.add<detail::QueueCollector>();
+  accept_duration_ =
+      &r.add<Family<Histogram>>("relayq_accept_duration_seconds",
+                                "From the end of DATA until the 250 reply is sent.",
+                                std::vector<std::string>{}, histogram_with(accept_buckets()))
+           .with({});
+  delivery_duration_ =
+      &r.add<Family<Histogram>>("relayq_delivery_duration_seconds",
+                                "Duration of one outbound delivery attempt.",
+                                std::vector<std::string>{}, histogram_with(delivery_buckets()))
+           .with({});
+  time_in_queue_ =
+      &r.add<Family<Histogram>>("relayq_time_in_queue_seconds",
+                                "From reception until final delivery of a recipient.",
+                                std::vector<std::string>{}, histogram_with(time_in_queue_buckets()))
+           .with({});
+  auto& connections =
+      r.add<Family<UpDownGauge>>("relayq_smtp_connections", "Open SMTP connections by direction.",
+                                 std::vector<std::string>{"direction"});
+  inbound_connections_ = &connections.with({"inbound"});
+  outbound_connections_ = &connections.with({"outbound"});
+  policy_family_ =
+      &r.add<Family<Counter>>("relayq_policy_results_total",
+                              "Policy check outcomes, by check (spf, dkim, rdns) and result.",
+                              std::vector<std::string>{"check", "result"});
+  for (const auto& [check, results] : known_policy_results()) {
+    for (const std::string_view result : results) {
+      known_policy_results_.push_back(
+          {check, result, &policy_family_->with({std::string(check), std::string(result)})});
+    }
+  }
+  auto& replies = r.add<Family<Counter>>("relayq_outbound_replies_total",
+                                         "Replies from next hops by class (2xx, 4xx, 5xx, error).",
+                                         std::vector<std::string>{"class"});
+  for (std::size_t i = 0; i < kReplyClasses.size(); ++i)
+    outbound_replies_[i] = &replies.with({std::string(kReplyClasses[i])});
+  store_ = &r.add<detail::StoreCollector>();
+  r.add<detail::ProcessCollector>();
+  registry_ = std::move(registry);
 }
 
 Metrics::~Metrics() = default;
 
-prometheus::Counter& Metrics::messages_received(const std::string& listener) {
-  return received_family_->Add({{"listener", listener}});
+Counter& Metrics::messages_received(const std::string& listener) {
+  return received_family_->with({listener});
 }
 
-prometheus::Counter& Metrics::messages_rejected(const std::string& listener,
-                                                const std::string& reason) {
-  return rejected_family_->Add({{"listener", listener}, {"reason", reason}});
+Counter& Metrics::messages_rejected(const std::string& listener, const std::string& reason) {
+  return rejected_family_->with({listener, reason});
 }
 
-prometheus::Gauge& Metrics::queue_messages(std::string_view state) {
-  return queue_messages_family_->Add({{"state", std::string(state)}});
+Gauge& Metrics::queue_messages(std::string_view state) {
+  return queue_->messages(state);
 }
 
-prometheus::Counter& Metrics::policy_result(const std::string& check, const std::string& result) {
-  return policy_family_->Add({{"check", check}, {"result", result}});
+Gauge& Metrics::queue_oldest_message_age() {
+  return queue_->oldest_message_age();
 }
 
-prometheus::Counter& Metrics::outbound_replies(std::string_view reply_class) {
-  return outbound_replies_family_->Add({{"class", std::string(reply_class)}});
+Counter& Metrics::policy_result(std::string_view check, std::string_view result) {
+  for (const KnownSeries& known : known_policy_results_) {
+    if (known.check == check && known.result == result) return *known.counter;
+  }
+  return policy_family_->with({std::string(check), std::string(result)});
 }
 
-struct MetricsServer::Impl {
-  prometheus::Exposer exposer;
-  explicit Impl(const std::string& listen) : exposer(listen, 2) {}
-};
-
-MetricsServer::MetricsServer(const std::string& listen,
-                             std::shared_ptr<prometheus::Registry> registry)
-    : impl_(std::make_unique<Impl>(listen)) {
-  impl_->exposer.RegisterCollectable(registry);
+Counter& Metrics::outbound_replies(std::string_view reply_class) {
+  for (std::size_t i = 0; i < kReplyClasses.size(); ++i) {
+    if (kReplyClasses[i] == reply_class) return *outbound_replies_[i];
+  }
+  throw std::invalid_argument("relayq_outbound_replies_total: unknown class " +
+                              std::string(reply_class));
 }
 
-MetricsServer::~MetricsServer() = default;
+void Metrics::set_queue_gauges_source(std::function<QueueGauges()> source) {
+  queue_->set_source(std::move(source));
+}
+
+void Metrics::set_store_gauges_source(std::function<StoreGauges()> source) {
+  store_->set_source(std::move(source));
+}
 
 }  // namespace relayq::metrics

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <filesystem>
 #include <iterator>
+#include <map>
 #include <utility>
 
+#include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
 
@@ -273,6 +275,40 @@ StoreStats RocksDbStore::stats() const {
           .messages = messages_.load(),
           .commits = commits_.load(),
           .failed_batches = failed_batches_.load()};
+}
+
+StoreGauges RocksDbStore::gauges() const {
+  StoreGauges gauges;
+  auto sum_over_families = [this](const std::string& property) {
+    std::uint64_t sum = 0;
+    for (auto* handle : handles_) {
+      std::uint64_t value = 0;
+      if (db_->GetIntProperty(handle, property, &value)) sum += value;
+    }
+    return sum;
+  };
+  using Properties = rocksdb::DB::Properties;
+  // Total rather than live: files of older versions that an iterator still pins are on disk
+  // too.
+  gauges.size_bytes = sum_over_families(Properties::kTotalSstFilesSize);
+  gauges.pending_compaction_bytes = sum_over_families(Properties::kEstimatePendingCompactionBytes);
+  // The delayed write rate is the database's (one write controller); stops are per family.
+  std::uint64_t delayed_rate = 0;
+  db_->GetIntProperty(Properties::kActualDelayedWriteRate, &delayed_rate);
+  gauges.write_stall = delayed_rate > 0 || sum_over_families(Properties::kIsWriteStopped) > 0;
+  rocksdb::VectorLogPtr wal_files;
+  if (db_->GetSortedWalFiles(wal_files).ok()) {
+    for (const auto& file : wal_files) gauges.size_bytes += file->SizeFileBytes();
+  }
+  std::map<std::string, std::string> db_stats;
+  if (db_->GetMapProperty(Properties::kDBStats, &db_stats)) {
+    const auto found = db_stats.find("db.user_write_stall_micros");
+    if (found != db_stats.end()) {
+      const std::string& text = found->second;
+      std::from_chars(text.data(), text.data() + text.size(), gauges.stall_micros_total);
+    }
+  }
+  return gauges;
 }
 
 void RocksDbStore::run_writer() {

@@ -33,6 +33,7 @@ class RocksDbStore final : public Store {
   void submit(Message message, Completion done) override;
   void close() override;
   StoreStats stats() const override;
+  StoreGauges gauges() const override;
   void commit(const Envelope& before, const Envelope& after, std::optional<Message> dsn,
               Completion done) override;
   void load(MessageId id, bool with_body, LoadCompletion done) override;

@@ -2,69 +2,112 @@
 // that serves them at /metrics.
 #pragma once
 
+#include <array>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include "metrics/counter.hpp"
+#include "metrics/gauge.hpp"
+#include "metrics/histogram.hpp"
+#include "metrics/sources.hpp"
 
 namespace relayq::metrics {
 
-// Counters and gauges are lock-free atomics. Families are looked up (under their lock) only
-// when a listener or reason is first seen; callers keep the returned references.
+namespace detail {
+template <class Metric>
+class Family;
+class QueueCollector;
+class StoreCollector;
+}  // namespace detail
+
+// Updates (Increment, Decrement, Observe) are lock-free and shard per thread, so loops never
+// contend. Accessors without label arguments, and those whose labels come from a fixed set
+// (queue_messages, outbound_replies, the known policy results), are lock-free too. The others
+// take their family's lock to find or create the series: call them once and keep the
+// reference, which stays valid as long as the Metrics.
 class Metrics {
  public:
   Metrics();
   ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
 
-  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+  // What MetricsServer serves; it keeps every metric alive while a scrape runs.
+  std::shared_ptr<prometheus::Collectable> registry() const { return registry_; }
 
-  // Series are created on first use; listeners are registered at start so that their
-  // counters exist at zero before the first message.
-  prometheus::Counter& messages_received(const std::string& listener);
-  prometheus::Counter& messages_rejected(const std::string& listener, const std::string& reason);
+  // Locks. Listeners are registered at start so that their counters exist at zero before the
+  // first message; each (listener, reason) likewise.
+  Counter& messages_received(const std::string& listener);
+  Counter& messages_rejected(const std::string& listener, const std::string& reason);
 
-  prometheus::Counter& recipients_delivered() { return *recipients_delivered_; }
-  prometheus::Counter& recipients_deferred() { return *recipients_deferred_; }
-  prometheus::Counter& recipients_bounced() { return *recipients_bounced_; }
-  prometheus::Gauge& queue_messages(std::string_view state);  // ready | scheduled | held
-  prometheus::Gauge& queue_oldest_message_age() { return *queue_oldest_age_; }
-  prometheus::Histogram& accept_duration() { return *accept_duration_; }
-  prometheus::Histogram& delivery_duration() { return *delivery_duration_; }
-  prometheus::Histogram& time_in_queue() { return *time_in_queue_; }
-  prometheus::Gauge& inbound_connections() { return *inbound_connections_; }
-  prometheus::Gauge& outbound_connections() { return *outbound_connections_; }
-  prometheus::Counter& policy_result(const std::string& check, const std::string& result);
-  prometheus::Counter& outbound_replies(std::string_view reply_class);  // 2xx 4xx 5xx error
+  Counter& recipients_delivered() { return *recipients_delivered_; }
+  Counter& recipients_deferred() { return *recipients_deferred_; }
+  Counter& recipients_bounced() { return *recipients_bounced_; }
+  // state: ready | scheduled | held, else std::invalid_argument.
+  Gauge& queue_messages(std::string_view state);
+  Gauge& queue_oldest_message_age();
+  Histogram& accept_duration() { return *accept_duration_; }
+  Histogram& delivery_duration() { return *delivery_duration_; }
+  Histogram& time_in_queue() { return *time_in_queue_; }
+  UpDownGauge& inbound_connections() { return *inbound_connections_; }
+  UpDownGauge& outbound_connections() { return *outbound_connections_; }
+  // Lock-free for the RFC 8601 results that exist at zero from the start (see metrics.cpp);
+  // any other result is created under the lock on first use.
+  Counter& policy_result(std::string_view check, std::string_view result);
+  // reply_class: 2xx | 4xx | 5xx | error, else std::invalid_argument.
+  Counter& outbound_replies(std::string_view reply_class);
+
+  // Scrape-time sources, called on the exposer's thread at every scrape; they must be
+  // thread-safe and should not throw (a throwing source hides its series for that scrape).
+  // Replace with {} to remove: once the call returns, the old source is not running and will
+  // not be called again.
+  // The queue's gauges: while set, it overrides queue_messages()/queue_oldest_message_age().
+  void set_queue_gauges_source(std::function<QueueGauges()> source);
+  // relayq_queue_store_*: absent until a source is set.
+  void set_store_gauges_source(std::function<StoreGauges()> source);
 
  private:
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>* received_family_;
-  prometheus::Family<prometheus::Counter>* rejected_family_;
-  prometheus::Family<prometheus::Gauge>* queue_messages_family_;
-  prometheus::Family<prometheus::Counter>* policy_family_;
-  prometheus::Family<prometheus::Counter>* outbound_replies_family_;
-  prometheus::Counter* recipients_delivered_;
-  prometheus::Counter* recipients_deferred_;
-  prometheus::Counter* recipients_bounced_;
-  prometheus::Gauge* queue_oldest_age_;
-  prometheus::Histogram* accept_duration_;
-  prometheus::Histogram* delivery_duration_;
-  prometheus::Histogram* time_in_queue_;
-  prometheus::Gauge* inbound_connections_;
-  prometheus::Gauge* outbound_connections_;
+  struct KnownSeries {
+    std::string_view check;
+    std::string_view result;
+    Counter* counter;
+  };
+
+  std::shared_ptr<prometheus::Collectable> registry_;
+  detail::Family<Counter>* received_family_;
+  detail::Family<Counter>* rejected_family_;
+  detail::Family<Counter>* policy_family_;
+  detail::QueueCollector* queue_;
+  detail::StoreCollector* store_;
+  Counter* recipients_delivered_;
+  Counter* recipients_deferred_;
+  Counter* recipients_bounced_;
+  Histogram* accept_duration_;
+  Histogram* delivery_duration_;
+  Histogram* time_in_queue_;
+  UpDownGauge* inbound_connections_;
+  UpDownGauge* outbound_connections_;
+  std::array<Counter*, 4> outbound_replies_;  // 2xx 4xx 5xx error
+  std::vector<KnownSeries> known_policy_results_;
 };
 
 // Serves a registry over HTTP at http://<listen>/metrics until destroyed.
 class MetricsServer {
  public:
-  // listen: "host:port" ("[v6]:port" accepted). Throws std::runtime_error if it cannot bind.
-  MetricsServer(const std::string& listen, std::shared_ptr<prometheus::Registry> registry);
+  // listen: "host:port" ("[v6]:port" accepted; port 0 picks a free one). Throws
+  // std::runtime_error if it cannot bind.
+  MetricsServer(const std::string& listen, std::shared_ptr<prometheus::Collectable> registry);
   ~MetricsServer();
+
+  // The port actually bound.
+  std::uint16_t port() const;
 
  private:
   struct Impl;

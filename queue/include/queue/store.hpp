@@ -57,6 +57,14 @@ struct StoreStats {
   std::uint64_t failed_batches = 0;  // batches the database refused (all their writes failed)
 };
 
+// The database's disk and compaction state, for metrics; summed over column families.
+struct StoreGauges {
+  std::uint64_t size_bytes = 0;                // SST files (all versions still on disk) + WAL
+  std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate of bytes left to compact
+  bool write_stall = false;                    // writes are delayed or stopped right now
+  std::uint64_t stall_micros_total = 0;        // time writes spent stalled since open
+};
+
 class StoreOpenError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -89,6 +97,9 @@ class Store {
   virtual void close() = 0;
 
   virtual StoreStats stats() const = 0;
+  // Thread-safe; reads RocksDB's in-memory properties and lists the WAL files, so it is cheap
+  // enough for every metrics scrape. Works until the store is destroyed, after close() too.
+  virtual StoreGauges gauges() const = 0;
 
   // Thread-safe. Records what delivery changed in a message: `after` is the whole new envelope
   // (states, attempts, history, next attempt times, held); `before` is the envelope as last
