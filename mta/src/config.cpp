@@ -143,6 +143,13 @@ HostPort to_ip_port(const toml::node& node) {
   return address;
 }
 
+// 127.0.0.0/8 or ::1 (IPv4-mapped loopback included): reachable from this host only.
+bool is_loopback(const std::string& ip_port) {
+  const auto ip = policy::IpAddress::parse(parse_host_port(ip_port).host);
+  return ip && (policy::Cidr::parse("127.0.0.0/8")->contains(*ip) ||
+                policy::Cidr::parse("::1/128")->contains(*ip));
+}
+
 // --- One TOML table of the file.
 
 // Hands out the values of one table, records their lines in Config::lines, and reports the keys
@@ -421,7 +428,13 @@ Config read_config(const toml::table& root, const std::string& path) {
       to_ip_port(v);
       config.admin.listen = to_string(v);
     });
+    s.read("token", [&](auto& v) { config.admin.token = to_string(v); });
   });
+  // Anyone who can reach the admin API can delete mail: off loopback it needs a secret.
+  if (config.admin.token.empty() && !is_loopback(config.admin.listen)) {
+    throw ConfigError(config.where("admin.listen") +
+                      ": admin.token: required when admin.listen is not loopback");
+  }
   top.read_table("tls", [&](Section& s) {
     s.read("cert", [&](auto& v) { config.tls.cert = to_string(v); });
     s.read("key", [&](auto& v) { config.tls.key = to_string(v); });

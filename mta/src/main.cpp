@@ -1,4 +1,4 @@
-// The relayq command line: serve, check-config, version, inspect-queue.
+// The relayq command line: serve, check-config, version, inspect-queue, queue.
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
@@ -15,6 +15,7 @@
 #include "mta/daemon.hpp"
 #include "queue/inspect.hpp"
 #include "queue/store.hpp"
+#include "queue_cli.hpp"
 
 namespace {
 
@@ -122,6 +123,8 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--id", id_text, "Only this message");
   inspect_cmd->add_flag("--body", body, "Print the message body (with --id)");
 
+  relayq::mta::QueueCli queue_cli(app);
+
   setup_logging();
   try {
     app.parse(argc, argv);
@@ -135,5 +138,6 @@ int main(int argc, char** argv) {
   if (*check_cmd) return check_config(config_path);
   if (*version_cmd) return version();
   if (*inspect_cmd) return inspect_queue(queue_path, id_text, body);
+  if (queue_cli.selected()) return queue_cli.run();
   return kExitUsage;
 }

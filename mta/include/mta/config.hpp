@@ -89,6 +89,8 @@ struct Config {
 
   struct Admin {
     std::string listen = "127.0.0.1:8025";
+    // Bearer token the admin API requires; empty = none, allowed only on a loopback listen.
+    std::string token;
   } admin;
 
   struct Tls {
