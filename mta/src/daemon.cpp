@@ -81,6 +81,7 @@ class Daemon {
     }
     create_workers();
     load_schedule();
+    start_metrics_sources();
     try {
       metrics_server_ =
           std::make_unique<metrics::MetricsServer>(config_.metrics.listen, metrics_.registry());
@@ -114,9 +115,10 @@ class Daemon {
       worker->context.store = store_.get();
       worker->context.metrics = &metrics_;
       worker->context.deliver = [this](queue::MessageId id) { deliver(id); };
-      worker->engine =
-          std::make_unique<OutboundEngine>(worker->thread, *store_, metrics_, settings, dns_cache,
-                                           loops, [this](queue::MessageId id) { deliver(id); });
+      worker->context.census = &census_;
+      worker->engine = std::make_unique<OutboundEngine>(
+          worker->thread, *store_, metrics_, settings, dns_cache, loops,
+          [this](queue::MessageId id) { deliver(id); }, census_);
       workers_.push_back(std::move(worker));
     }
   }
@@ -141,6 +143,45 @@ class Daemon {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     spdlog::info("event=queue_opened due_recipients={} load_ms={}", entries, elapsed.count());
+  }
+
+  // The gauges Prometheus reads at each scrape: the census (counted once in the background at
+  // start, then kept current by every change) and RocksDB's own figures.
+  void start_metrics_sources() {
+    census_thread_ = std::thread([this] {
+      std::int64_t messages = 0, held = 0;
+      store_->for_each_envelope([&](const queue::Envelope& envelope) {
+        ++messages;
+        if (envelope.held) ++held;
+      });
+      census_.messages.fetch_add(messages);
+      census_.held.fetch_add(held);
+    });
+    metrics_.set_queue_gauges_source([this] {
+      const auto messages = std::max<std::int64_t>(0, census_.messages.load());
+      const auto held = std::clamp<std::int64_t>(census_.held.load(), 0, messages);
+      const auto active = std::clamp<std::int64_t>(census_.active.load(), 0, messages - held);
+      metrics::QueueGauges gauges{.ready = static_cast<std::uint64_t>(active),
+                                  .scheduled = static_cast<std::uint64_t>(messages - held - active),
+                                  .held = static_cast<std::uint64_t>(held),
+                                  .oldest_message_age_seconds = 0};
+      if (const auto oldest = store_->oldest_id()) {
+        const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        // Ids begin with their reception time in milliseconds (see queue::MessageId).
+        gauges.oldest_message_age_seconds = std::max<double>(
+            0, static_cast<double>(now_ms - static_cast<std::int64_t>(*oldest >> 20)) / 1000);
+      }
+      return gauges;
+    });
+    metrics_.set_store_gauges_source([store = store_.get()] {
+      const queue::StoreGauges g = store->gauges();
+      return metrics::StoreGauges{.size_bytes = g.size_bytes,
+                                  .pending_compaction_bytes = g.pending_compaction_bytes,
+                                  .write_stall = g.write_stall,
+                                  .stall_micros_total = g.stall_micros_total};
+    });
   }
 
   // SIGHUP: the new file replaces the old one for everything a running daemon can change;
@@ -197,7 +238,8 @@ class Daemon {
     uv_signal_start(&term, on_stop, SIGTERM);
     uv_signal_start(&interrupt, on_stop, SIGINT);
     uv_signal_start(
-        &hangup, [](uv_signal_t* handle, int) { static_cast<Daemon*>(handle->loop->data)->reload(); },
+        &hangup,
+        [](uv_signal_t* handle, int) { static_cast<Daemon*>(handle->loop->data)->reload(); },
         SIGHUP);
     uv_run(&loop, UV_RUN_DEFAULT);
     for (uv_signal_t* handle : {&term, &interrupt, &hangup})
@@ -242,6 +284,9 @@ class Daemon {
     }
     store_->close();  // the last batch's completions still reach the running loops
     for (auto& worker : workers_) worker->thread.stop();
+    metrics_.set_queue_gauges_source({});
+    metrics_.set_store_gauges_source({});
+    if (census_thread_.joinable()) census_thread_.join();
     workers_.clear();
     store_.reset();
     spdlog::info("event=stopped");
@@ -249,6 +294,8 @@ class Daemon {
 
   Config config_;
   metrics::Metrics metrics_;
+  QueueCensus census_;
+  std::thread census_thread_;
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<queue::Store> store_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -257,6 +304,8 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const Config& config) { return Daemon(config).run(); }
+int run_daemon(const Config& config) {
+  return Daemon(config).run();
+}
 
 }  // namespace relayq::mta

@@ -6,8 +6,7 @@
 
 namespace relayq::mta {
 
-void DaemonQueueAdmin::for_each_envelope(
-    const std::function<bool(const queue::Envelope&)>& visit) {
+void DaemonQueueAdmin::for_each_envelope(const std::function<bool(const queue::Envelope&)>& visit) {
   bool more = true;
   store_.for_each_envelope([&](const queue::Envelope& envelope) {
     if (more) more = visit(envelope);

@@ -122,6 +122,7 @@ void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult&
   const double seconds = static_cast<double>(uv_hrtime() - store_started_ns_) / 1e9;
   context_.metrics->accept_duration().Observe(seconds);
   if (result.ok()) {
+    if (context_.census) context_.census->messages.fetch_add(1, std::memory_order_relaxed);
     if (context_.deliver) context_.deliver(id);
   } else {
     spdlog::error("event=store_failed id={} error={}", queue::format_id(id), quoted(result.detail));
@@ -226,7 +227,8 @@ void InboundConnection::message_accepted(const queue::Envelope& envelope) {
 }
 
 void InboundConnection::message_rejected(std::string_view reason) {
-  listener_.metrics->messages_rejected(listener_.name, std::string(reason)).Increment();
+  if (auto it = listener_.rejected.find(reason); it != listener_.rejected.end())
+    it->second->Increment();
 }
 
 }  // namespace relayq::mta

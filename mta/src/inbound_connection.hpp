@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -15,6 +16,7 @@
 #include "metrics/metrics.hpp"
 #include "mta/server_session.hpp"
 #include "queue/store.hpp"
+#include "queue_census.hpp"
 
 namespace relayq::mta {
 
@@ -25,7 +27,8 @@ struct ListenerShared {
   std::atomic<std::uint32_t> max_connections{0};
   std::atomic<std::shared_ptr<const ServerSessionConfig>> session_config;
   std::atomic<std::uint32_t> connections{0};
-  prometheus::Counter* received = nullptr;
+  metrics::Counter* received = nullptr;
+  std::map<std::string, metrics::Counter*, std::less<>> rejected;  // by reason, made at open
   metrics::Metrics* metrics = nullptr;
 };
 
@@ -39,6 +42,7 @@ struct InboundContext {
   metrics::Metrics* metrics = nullptr;
   // Hands a stored message to delivery (the engine of the loop that owns its id).
   std::function<void(queue::MessageId)> deliver;
+  QueueCensus* census = nullptr;
   std::unordered_set<InboundConnection*> connections;
   bool shutting_down = false;
   // One read buffer per loop: idle connections cost no buffer memory. Sessions copy what they

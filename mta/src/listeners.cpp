@@ -41,7 +41,8 @@ void Listeners::open(const ListenerConfig& listener,
   shared->session_config = std::move(session);
   shared->metrics = &metrics_;
   shared->received = &metrics_.messages_received(listener.address);
-  for (const char* reason : kRejectReasons) metrics_.messages_rejected(listener.address, reason);
+  for (const char* reason : kRejectReasons)
+    shared->rejected.emplace(reason, &metrics_.messages_rejected(listener.address, reason));
   for (std::size_t i = 0; i < workers_.size(); ++i) {
     Worker* worker = workers_[i].get();
     auto socket = std::make_unique<ListenSocket>();
@@ -55,8 +56,8 @@ void Listeners::open(const ListenerConfig& listener,
       uv_tcp_init(worker->thread.loop(), &raw->handle);
       raw->handle.data = raw;
       uv_tcp_open(&raw->handle, fd);
-      if (const int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&raw->handle), 1024,
-                                   &on_connection);
+      if (const int rc =
+              uv_listen(reinterpret_cast<uv_stream_t*>(&raw->handle), 1024, &on_connection);
           rc != 0) {
         spdlog::error("event=listen_failed address={} error={}", address, uv_strerror(rc));
       }

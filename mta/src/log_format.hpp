@@ -19,7 +19,9 @@ void setup_logging(LogFormat format, spdlog::level::level_enum level);
 struct LogValue {
   std::string_view text;
 };
-inline LogValue quoted(std::string_view text) { return {text}; }
+inline LogValue quoted(std::string_view text) {
+  return {text};
+}
 
 // Appends `text` to `out` in logfmt form (what fmt::formatter<LogValue> prints).
 void append_logfmt_value(std::string& out, std::string_view text);

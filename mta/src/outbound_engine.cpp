@@ -38,6 +38,12 @@ SmtpReply dns_reply(const dns::NextHopResult& result) {
   return {code, result.enhanced_code + " " + result.reason};
 }
 
+bool has_pending(const queue::Envelope& envelope) {
+  return std::any_of(
+      envelope.recipients.begin(), envelope.recipients.end(),
+      [](const queue::Recipient& r) { return r.state == queue::RecipientState::pending; });
+}
+
 // A loop's share of a limit for all loops: rounded up, so that the limit is never below one.
 std::uint32_t share_of(std::uint32_t total, unsigned loops) {
   return std::max<std::uint32_t>(1, (total + loops - 1) / loops);
@@ -48,7 +54,8 @@ std::uint32_t share_of(std::uint32_t total, unsigned loops) {
 OutboundEngine::OutboundEngine(LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
                                std::shared_ptr<const DeliverySettings> settings,
                                std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
-                               std::function<void(queue::MessageId)> route_message)
+                               std::function<void(queue::MessageId)> route_message,
+                               QueueCensus& census)
     : loop_(loop),
       store_(store),
       metrics_(metrics),
@@ -57,6 +64,7 @@ OutboundEngine::OutboundEngine(LoopThread& loop, queue::Store& store, metrics::M
       loops_(loops),
       connection_limit_(share_of(settings_->max_connections_per_destination, loops)),
       route_message_(std::move(route_message)),
+      census_(census),
       random_(std::random_device{}()) {}
 
 OutboundEngine::~OutboundEngine() = default;
@@ -95,6 +103,7 @@ void OutboundEngine::admin(queue::MessageId id, AdminAction action, QueueAdmin::
   auto [it, fresh] = active_.try_emplace(id);
   it->second.admin_ops.push_back({action, std::move(done)});
   if (!fresh) return;  // a delivery round (or another change) is in progress: after it ends
+  census_.active.fetch_add(1, std::memory_order_relaxed);
   LoopThread* loop = &loop_;
   store_.load(id, false, [this, loop, id](std::optional<queue::Message> message) {
     auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
@@ -150,9 +159,9 @@ void OutboundEngine::on_admin_loaded(queue::MessageId id, std::optional<queue::M
     return;
   }
   LoopThread* loop = &loop_;
-  auto shared = std::make_shared<std::tuple<std::vector<AdminOp>, std::vector<AdminOutcome>,
-                                            queue::Envelope>>(std::move(ops), std::move(outcomes),
-                                                              after);
+  auto shared = std::make_shared<
+      std::tuple<std::vector<AdminOp>, std::vector<AdminOutcome>, queue::Envelope>>(
+      std::move(ops), std::move(outcomes), after);
   store_.commit(message->envelope, after, std::nullopt,
                 [this, loop, id, shared](const queue::StoreResult& result) {
                   loop->post([this, id, shared, result] {
@@ -169,6 +178,16 @@ void OutboundEngine::admin_finished(queue::MessageId id, std::vector<AdminOp> op
   if (result.ok()) {
     // Released or retried recipients go back on the schedule as a restart would find them.
     for (const auto& entry : queue::due_entries(after)) schedule_.add(entry);
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (outcomes[i] != AdminOutcome::done) continue;
+      if (ops[i].action == AdminAction::hold) census_.held.fetch_add(1, std::memory_order_relaxed);
+      if (ops[i].action == AdminAction::release)
+        census_.held.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (!outcomes.empty() && outcomes.front() != AdminOutcome::not_found && !has_pending(after)) {
+      census_.messages.fetch_sub(1, std::memory_order_relaxed);
+      if (after.held) census_.held.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const AdminOutcome outcome = result.ok() ? outcomes[i] : AdminOutcome::failed;
@@ -235,6 +254,7 @@ void OutboundEngine::arm_schedule_timer() {
 
 void OutboundEngine::activate(queue::MessageId id) {
   active_.emplace(id, ActiveMessage{});
+  census_.active.fetch_add(1, std::memory_order_relaxed);
   LoopThread* loop = &loop_;
   store_.load(id, true, [this, loop, id](std::optional<queue::Message> message) {
     auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
@@ -530,13 +550,18 @@ void OutboundEngine::on_committed(queue::MessageId id, const queue::StoreResult&
   ActiveMessage& active = it->second;
   if (!result.ok()) {
     // The store still holds the previous state; try the message again later from there.
-    spdlog::error("event=commit_failed id={} error={}", queue::format_id(id), quoted(result.detail));
+    spdlog::error("event=commit_failed id={} error={}", queue::format_id(id),
+                  quoted(result.detail));
     schedule_.add({wall_now() + 60'000, id, 0});
   } else {
     for (const auto& deferral : active.deferred)
       schedule_.add(
           {active.current.recipients[deferral.index].next_attempt_ms, id, deferral.index});
-    if (dsn_id) route_message_(*dsn_id);
+    if (dsn_id) {
+      census_.messages.fetch_add(1, std::memory_order_relaxed);
+      route_message_(*dsn_id);
+    }
+    if (!has_pending(active.current)) census_.messages.fetch_sub(1, std::memory_order_relaxed);
   }
   end_active(id);
 }
@@ -549,6 +574,7 @@ void OutboundEngine::end_active(queue::MessageId id) {
   std::vector<queue::DueEntry> postponed = std::move(it->second.postponed);
   std::vector<AdminOp> admin_ops = std::move(it->second.admin_ops);
   active_.erase(it);
+  census_.active.fetch_sub(1, std::memory_order_relaxed);
   for (const auto& entry : postponed) schedule_.add(entry);
   for (auto& op : admin_ops) admin(id, op.action, std::move(op.done));
   pump_schedule();

@@ -16,12 +16,13 @@
 #include "dns/nexthop.hpp"
 #include "dns/resolver.hpp"
 #include "loop_thread.hpp"
-#include "mta/queue_admin.hpp"
 #include "metrics/metrics.hpp"
+#include "mta/queue_admin.hpp"
 #include "outbound_connection.hpp"
 #include "queue/retry_policy.hpp"
 #include "queue/schedule.hpp"
 #include "queue/store.hpp"
+#include "queue_census.hpp"
 #include "route.hpp"
 
 namespace relayq::mta {
@@ -44,7 +45,7 @@ class OutboundEngine : public ConnectionEvents {
   OutboundEngine(LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
                  std::shared_ptr<const DeliverySettings> settings,
                  std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
-                 std::function<void(queue::MessageId)> route_message);
+                 std::function<void(queue::MessageId)> route_message, QueueCensus& census);
   ~OutboundEngine() override;
 
   // Before the loop runs: one entry of the stored due index.
@@ -83,6 +84,7 @@ class OutboundEngine : public ConnectionEvents {
     std::vector<queue::DsnRecipient> dsn;    // bounces and delays of this round
     std::vector<Deferral> deferred;          // recipients deferred this round
     std::vector<queue::DueEntry> postponed;  // schedule entries that came due meanwhile
+    std::vector<AdminOp> admin_ops;          // operators' changes waiting for the round
     bool loaded = false;
   };
 
@@ -134,6 +136,7 @@ class OutboundEngine : public ConnectionEvents {
   unsigned loops_;
   std::uint32_t connection_limit_;  // this loop's share of max_connections_per_destination
   std::function<void(queue::MessageId)> route_message_;
+  QueueCensus& census_;
   queue::Schedule schedule_;
   uv_timer_t schedule_timer_{};
   std::unordered_map<queue::MessageId, ActiveMessage> active_;

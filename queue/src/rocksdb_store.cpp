@@ -547,6 +547,13 @@ void RocksDbStore::for_each_envelope(const std::function<void(const Envelope&)>&
   }
 }
 
+std::optional<MessageId> RocksDbStore::oldest_id() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), envelopes_));
+  it->SeekToFirst();
+  if (!it->Valid()) return std::nullopt;
+  return parse_id_key(it->key().ToStringView());
+}
+
 void RocksDbStore::for_each_due(const std::function<void(const DueEntry&)>& visit) {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), due_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -41,6 +41,7 @@ class RocksDbStore final : public Store {
   std::optional<Envelope> load_envelope(MessageId id) override;
   std::optional<std::string> load_body(MessageId id) override;
   void for_each_envelope(const std::function<void(const Envelope&)>& visit) override;
+  std::optional<MessageId> oldest_id() override;
   void for_each_due(const std::function<void(const DueEntry&)>& visit) override;
 
  private:

@@ -11,9 +11,10 @@ from conftest import Sink, free_port, queued_id
 BODY = "Subject: reload {n}\r\nMessage-ID: <reload-{n}@client.test>\r\n\r\nbody {n}\r\n"
 
 
-def config_text(relay, sink_port, slow_port, retry_initial, second_port=None):
-    """The relay's config with routes to the two sinks (the fixture wrote the rest)."""
-    text = relay.config_path.read_text()
+def config_text(base, sink_port, slow_port, retry_initial, second_port=None):
+    """The fixture's config with routes to the two sinks, a retry schedule, and maybe a second
+    listener."""
+    text = base
     text = re.sub(r"\[delivery\]\n[^\[]*", "[delivery]\nmax_connections_per_destination = 4\n\n", text)
     text += f"""
 [routes."a.test"]
@@ -60,7 +61,8 @@ def test_reload_while_mail_flows(make_relay, tmp_path):
     sink = Sink(tmp_path, "127.0.0.1", sink_port)
     slow = Sink(tmp_path, "127.0.0.1", slow_port, replies={"data": "451 4.3.0 not now"})
     relay = make_relay()
-    relay.config_path.write_text(config_text(relay, sink_port, slow_port, "1h"))
+    base = relay.config_path.read_text()
+    relay.config_path.write_text(config_text(base, sink_port, slow_port, "1h"))
     relay.stop()
     relay.start()
     try:
@@ -79,7 +81,7 @@ def test_reload_while_mail_flows(make_relay, tmp_path):
         for t in threads:
             t.start()
         time.sleep(0.3)
-        relay.config_path.write_text(config_text(relay, sink_port, slow_port, "1s", second_port))
+        relay.config_path.write_text(config_text(base, sink_port, slow_port, "1s", second_port))
         relay.process.send_signal(signal.SIGHUP)
         wait_until(lambda: reloads(relay, "reloaded") == 1, what="reload")
         for t in threads:

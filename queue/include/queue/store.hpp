@@ -131,6 +131,8 @@ class Store {
   virtual std::optional<std::string> load_body(MessageId id) = 0;
   // Every stored envelope in id order (bodies are not read).
   virtual void for_each_envelope(const std::function<void(const Envelope&)>& visit) = 0;
+  // The id of the oldest stored message (ids are time-ordered), without reading the queue.
+  virtual std::optional<MessageId> oldest_id() = 0;
   // Every entry of the due index in time order; this is what a restart rebuilds its
   // schedule from, without reading bodies.
   virtual void for_each_due(const std::function<void(const DueEntry&)>& visit) = 0;
