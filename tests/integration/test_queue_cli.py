@@ -6,6 +6,7 @@ import re
 import smtplib
 import subprocess
 import time
+import types
 import urllib.request
 
 import pytest
@@ -84,11 +85,15 @@ def scenario(tmp_path, make_relay):
     and whose message to nobody2@bad.test alone bounced and left the queue."""
     dns = DnsServer(tmp_path, ZONE)
     port = free_port()
-    sinks = [Sink(tmp_path, "127.0.0.2", port),
-             Sink(tmp_path, "127.0.0.9", port, replies={"data": "451 4.3.0 try later"}),
-             Sink(tmp_path, "127.0.0.8", port, replies={"rcpt": "550 5.1.1 no such user"}),
-             Sink(tmp_path, "127.0.0.7", port)]
-    relay = make_relay(delivery=f"port = {port}", extra=f"""
+    sinks = []
+    # Set-up can fail half-way (a relay without an admin API, say): stop what started.
+    try:
+        for address, replies in (("127.0.0.2", None),
+                                 ("127.0.0.9", {"data": "451 4.3.0 try later"}),
+                                 ("127.0.0.8", {"rcpt": "550 5.1.1 no such user"}),
+                                 ("127.0.0.7", None)):
+            sinks.append(Sink(tmp_path, address, port, replies))
+        relay = make_relay(delivery=f"port = {port}", extra=f"""
 [dns]
 servers = ["127.0.0.1:{dns.port}"]
 
@@ -96,18 +101,20 @@ servers = ["127.0.0.1:{dns.port}"]
 initial = "1h"
 jitter = 0.0
 """)
-    wait_for_port(relay.admin_port, process=relay.process)
+        wait_for_port(relay.admin_port, process=relay.process)
+        yield setup_scenario(relay, dsn_sink=sinks[3])
+    finally:
+        for sink in sinks:
+            sink.stop()
+        dns.stop()
 
-    class Scenario:
-        pass
 
-    s = Scenario()
-    s.relay = relay
+def setup_scenario(relay, dsn_sink):
+    s = types.SimpleNamespace(relay=relay, dsn_sink=dsn_sink)
     s.mixed = send(relay, ["ok@a.test", "late@slow.test", "nobody@bad.test"])
     s.deferred = send(relay, ["late2@slow.test"])
     s.held = send(relay, ["late3@slow.test"])
     s.gone = send(relay, ["nobody2@bad.test"])
-    s.dsn_sink = sinks[3]
     for message_id in (s.mixed, s.deferred, s.held):
         wait_until(lambda: min(attempts_of(relay, message_id).values()) >= 1,
                    what=f"first delivery round of {message_id}")
@@ -116,10 +123,7 @@ jitter = 0.0
     # One DSN for the mixed message's bounce, one for the message that bounced whole.
     s.dsn_sink.wait_for(2)
     assert ok(queue(relay, "hold", s.held)).strip() == f"{s.held}: held"
-    yield s
-    for sink in sinks:
-        sink.stop()
-    dns.stop()
+    return s
 
 
 def test_list_json_has_one_line_per_queued_message(scenario):
