@@ -423,6 +423,12 @@ Config read_config(const toml::table& root, const std::string& path) {
       config.metrics.listen = to_string(v);
     });
   });
+  top.read_table("log", [&](Section& s) {
+    s.read("format", [&](auto& v) { config.log.format = to_choice(v, {"logfmt", "json"}); });
+    s.read("level", [&](auto& v) {
+      config.log.level = to_choice(v, {"debug", "info", "warn", "error"});
+    });
+  });
   top.read_table("admin", [&](Section& s) {
     s.read("listen", [&](auto& v) {
       to_ip_port(v);

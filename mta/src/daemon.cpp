@@ -10,9 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "daemon_queue_admin.hpp"
 #include "listeners.hpp"
 #include "log_format.hpp"
 #include "metrics/metrics.hpp"
+#include "mta/admin_server.hpp"
 #include "queue/store.hpp"
 #include "worker.hpp"
 
@@ -94,6 +96,22 @@ class Daemon {
     for (auto& worker : workers_) {
       OutboundEngine* engine = worker->engine.get();
       worker->thread.start([engine] { engine->start(); });
+    }
+    // Last, so that its /healthz answers only once the relay takes mail.
+    queue_admin_ = std::make_unique<DaemonQueueAdmin>(
+        *store_,
+        [this](queue::MessageId id, OutboundEngine::AdminAction action, QueueAdmin::Done done) {
+          OutboundEngine* engine = owner_of(id).engine.get();
+          owner_of(id).thread.post(
+              [engine, id, action, done = std::move(done)] { engine->admin(id, action, done); });
+        });
+    try {
+      admin_server_ =
+          std::make_unique<AdminServer>(config_.admin.listen, config_.admin.token, *queue_admin_);
+    } catch (const std::exception& error) {
+      spdlog::critical("event=start_failed error={}", quoted(error.what()));
+      stop();
+      return 1;
     }
     spdlog::info("event=started hostname={} loops={} listeners={} metrics={}",
                  config_.server.hostname, workers_.size(), config_.listeners.size(),
@@ -257,6 +275,7 @@ class Daemon {
   // Stop accepting, let transactions in flight finish until the deadline, then temp-fail the
   // rest, stop delivery and the loops, and close the queue (which finishes its last batch).
   void stop() {
+    admin_server_.reset();  // changes still waiting are answered 503
     listeners_.close_all();
     for (auto& worker : workers_) {
       Worker* w = worker.get();
@@ -300,6 +319,8 @@ class Daemon {
   std::unique_ptr<queue::Store> store_;
   std::vector<std::unique_ptr<Worker>> workers_;
   Listeners listeners_{workers_, metrics_};
+  std::unique_ptr<DaemonQueueAdmin> queue_admin_;
+  std::unique_ptr<AdminServer> admin_server_;
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "log_format.hpp"
 #include "mta/config.hpp"
 #include "mta/daemon.hpp"
 #include "queue/inspect.hpp"
@@ -25,12 +26,6 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
-void setup_logging() {
-  auto logger = spdlog::stderr_logger_mt("relayq");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_default_logger(logger);
-}
-
 int serve(const std::string& path) {
   relayq::mta::Config config;
   try {
@@ -39,6 +34,9 @@ int serve(const std::string& path) {
     spdlog::critical("{}", error.what());
     return kExitUsage;
   }
+  relayq::mta::setup_logging(
+      config.log.format == "json" ? relayq::mta::LogFormat::json : relayq::mta::LogFormat::logfmt,
+      spdlog::level::from_str(config.log.level));
   return relayq::mta::run_daemon(config);
 }
 
@@ -125,7 +123,7 @@ int main(int argc, char** argv) {
 
   relayq::mta::QueueCli queue_cli(app);
 
-  setup_logging();
+  relayq::mta::setup_logging(relayq::mta::LogFormat::logfmt, spdlog::level::info);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {

@@ -87,6 +87,12 @@ struct Config {
     std::string listen = "127.0.0.1:9464";
   } metrics;
 
+  // One line per event on stderr: logfmt (key=value) or JSON objects.
+  struct Log {
+    std::string format = "logfmt";  // logfmt | json
+    std::string level = "info";     // debug | info | warn | error
+  } log;
+
   struct Admin {
     std::string listen = "127.0.0.1:8025";
     // Bearer token the admin API requires; empty = none, allowed only on a loopback listen.
