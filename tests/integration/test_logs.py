@@ -1,6 +1,7 @@
 """Log lines: one per event, in logfmt or JSON, with the message id tying reception to delivery."""
 import json
 import smtplib
+import time
 
 from conftest import queued_id
 
@@ -18,6 +19,9 @@ def send(port):
 def test_json_log_lines_are_objects_tying_reception_to_delivery(make_relay):
     relay = make_relay(extra='[log]\nformat = "json"\n')
     message_id = send(relay.smtp_port)
+    deadline = time.monotonic() + 30
+    while '"event":"delivery"' not in relay.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert relay.stop() == 0
     lines = [json.loads(line) for line in relay.log_text().splitlines() if line.strip()]
     assert all({"time", "level"} <= set(line) for line in lines)
