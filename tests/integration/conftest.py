@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import time
@@ -138,6 +139,28 @@ def strip_received(body: bytes) -> bytes:
     while body[end + 2:end + 3] in (b"\t", b" "):
         end = body.index(b"\r\n", end + 2)
     return body[end + 2:]
+
+
+def wait_until(predicate, timeout=30.0, what="condition"):
+    """Polls `predicate` until it holds; a bounded wait, then TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(what)
+
+
+def send_message(port, rcpts, sender, body):
+    """One message over smtplib; asserts every step is accepted and returns the queue id."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.ehlo("client.test")
+        assert smtp.mail(sender)[0] == 250
+        for rcpt in rcpts:
+            assert smtp.rcpt(rcpt)[0] == 250
+        code, reply = smtp.data(body)
+        assert code == 250, reply
+        return queued_id(reply)
 
 
 def queued_id(reply: bytes) -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import DnsServer, Sink, free_port, queued_id
+from conftest import send_message, wait_until, DnsServer, Sink, free_port, queued_id
 
 ZONE = """
 a.test.      60 IN MX 10 mx.a.test.
@@ -69,23 +69,7 @@ servers = ["127.0.0.1:{dns.port}"]
 
 
 def send(relay, rcpts, sender="sender@sender.test", body=BODY):
-    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as smtp:
-        smtp.ehlo("client.test")
-        assert smtp.mail(sender)[0] == 250
-        for rcpt in rcpts:
-            assert smtp.rcpt(rcpt)[0] == 250
-        code, reply = smtp.data(body)
-        assert code == 250, reply
-        return queued_id(reply)
-
-
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(what)
+    return send_message(relay.smtp_port, rcpts, sender, body)
 
 
 def delivery_log(relay, status=None):
@@ -228,9 +212,10 @@ def test_failing_destination_is_backed_off_as_a_whole(world):
     wait_until(lambda: len(delivery_log(relay, "deferred")) >= 20, what="20 deferrals")
     failures = [line for line in relay.log_text().splitlines() if "event=destination_failed" in line]
     backed_off = [line for _, line in delivery_log(relay, "deferred") if "backed off" in line]
-    # The first messages find the destination failing; the rest are not sent there at all.
+    # A few connection attempts find the destination failing (messages that arrive meanwhile
+    # share their verdict); the rest are not sent there at all.
     assert 1 <= len(failures) <= 4, failures
-    assert len(backed_off) >= 16, backed_off
+    assert len(backed_off) >= 10, backed_off
 
 
 def test_delay_warning_is_sent_once(world):

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import RELAYQ_BIN, DnsServer, Relay, Sink, free_port, queued_id, wait_for_port
+from conftest import send_message, wait_until, RELAYQ_BIN, DnsServer, Relay, Sink, free_port, queued_id, wait_for_port
 
 ZONE = """
 a.test.         60 IN MX 10 mx.a.test.
@@ -29,14 +29,7 @@ ID = re.compile(r"^[0-9A-F]{16}$")
 
 
 def send(relay, rcpts, sender="sender@sender.test"):
-    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as smtp:
-        smtp.ehlo("client.test")
-        assert smtp.mail(sender)[0] == 250
-        for rcpt in rcpts:
-            assert smtp.rcpt(rcpt)[0] == 250
-        code, reply = smtp.data(BODY)
-        assert code == 250, reply
-        return queued_id(reply)
+    return send_message(relay.smtp_port, rcpts, sender, BODY)
 
 
 def queue(relay, *args, config=True, env=None):
@@ -61,15 +54,6 @@ def show(relay, message_id):
 def listing(relay):
     lines = ok(queue(relay, "list", "--json")).splitlines()
     return {line["id"]: line for line in map(json.loads, lines)}
-
-
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(what)
 
 
 def attempts_of(relay, message_id):

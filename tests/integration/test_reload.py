@@ -6,7 +6,7 @@ import smtplib
 import threading
 import time
 
-from conftest import Sink, free_port, queued_id
+from conftest import wait_until, Sink, free_port, queued_id
 
 BODY = "Subject: reload {n}\r\nMessage-ID: <reload-{n}@client.test>\r\n\r\nbody {n}\r\n"
 
@@ -45,15 +45,6 @@ def send(port, n, rcpt="r@a.test"):
 
 def reloads(relay, kind):
     return len(re.findall(f"event={kind}\\b", relay.log_text()))
-
-
-def wait_until(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(what)
 
 
 def test_reload_while_mail_flows(make_relay, tmp_path):
