@@ -29,7 +29,6 @@ struct ListenerShared {
   std::atomic<std::uint32_t> connections{0};
   metrics::Counter* received = nullptr;
   std::map<std::string, metrics::Counter*, std::less<>> rejected;  // by reason, made at open
-  metrics::Metrics* metrics = nullptr;
 };
 
 class InboundConnection;

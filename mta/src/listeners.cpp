@@ -39,7 +39,6 @@ void Listeners::open(const ListenerConfig& listener,
   shared->name = listener.address;
   shared->max_connections = listener.max_connections;
   shared->session_config = std::move(session);
-  shared->metrics = &metrics_;
   shared->received = &metrics_.messages_received(listener.address);
   for (const char* reason : kRejectReasons)
     shared->rejected.emplace(reason, &metrics_.messages_rejected(listener.address, reason));

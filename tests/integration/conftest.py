@@ -35,6 +35,10 @@ def wait_for_port(port, timeout=15.0, process=None):
 class Relay:
     """One relayq daemon with its own config, queue directory and log file."""
 
+    # Unless a test is about delivery, mail stays queued: the smarthost is a closed port, so
+    # each message is tried once and deferred for the default 5 minutes.
+    DEFAULT_DELIVERY = 'smarthost = "127.0.0.1:9"'
+
     def __init__(self, workdir: Path, listener_extra="", relay_networks='["127.0.0.0/8", "::1/128"]',
                  relay_domains="[]", extra="", delivery=None):
         self.workdir = workdir
@@ -72,10 +76,6 @@ listen = "127.0.0.1:{self.admin_port}"
 {extra}
 """)
         self.process = None
-
-    # Unless a test is about delivery, mail stays queued: the smarthost is a closed port, so
-    # each message is tried once and deferred for the default 5 minutes.
-    DEFAULT_DELIVERY = 'smarthost = "127.0.0.1:9"'
 
     def start(self):
         self.log = open(self.log_path, "ab")
