@@ -1,0 +1,73 @@
+"""relayq under test: its binary on a bench config, started and stopped around a load."""
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+from common import free_port, tree_cpu_seconds, wait_for_port, wait_until
+
+
+class Relayq:
+    """relayq relaying everything to `smarthost` (default: a closed port, so nothing leaves).
+
+    keep_queue=True reuses the queue of an earlier run (the restart scenarios); `extra`
+    is appended to the config file."""
+    name = "relayq"
+
+    def __init__(self, binary, workdir, smarthost="127.0.0.1:9", keep_queue=False, extra=""):
+        self.binary, self.workdir, self.smarthost = binary, Path(workdir), smarthost
+        self.keep_queue, self.extra = keep_queue, extra
+        self.queue = self.workdir / "queue"
+
+    def __enter__(self):
+        self.port = free_port()
+        self.metrics_port = free_port()
+        if not self.keep_queue:
+            shutil.rmtree(self.queue, ignore_errors=True)
+        config = self.workdir / "relayq.toml"
+        config.write_text(f"""
+[server]
+hostname = "bench.test"
+[[listener]]
+address = "127.0.0.1:{self.port}"
+max_connections = 100000
+[queue]
+path = "{self.queue}"
+[relay]
+networks = ["127.0.0.0/8"]
+[metrics]
+listen = "127.0.0.1:{self.metrics_port}"
+[admin]
+listen = "127.0.0.1:{free_port()}"
+[delivery]
+smarthost = "{self.smarthost}"
+max_connections_per_destination = 50
+{self.extra}
+""")
+        self.log = open(self.workdir / "relayq.log", "ab")
+        self.process = subprocess.Popen([self.binary, "serve", "-c", str(config)], stderr=self.log)
+        wait_for_port(self.port)
+        self.cpu_start = self.cpu_seconds()
+        return self
+
+    def metric(self, name):
+        """The sum of every sample of one metric family (labels ignored)."""
+        total = 0.0
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(name) and line[len(name)] in " {":
+                    total += float(line.split()[-1])
+        return total
+
+    def wait_delivered(self, count, timeout=900):
+        wait_until(lambda: self.metric("relayq_recipients_delivered_total") >= count, timeout,
+                   f"relayq delivered fewer than {count}")
+
+    def cpu_seconds(self):
+        return tree_cpu_seconds(self.process.pid)
+
+    def __exit__(self, *exc):
+        self.cpu_used = self.cpu_seconds() - self.cpu_start
+        self.process.terminate()
+        self.process.wait(timeout=120)
+        self.log.close()
