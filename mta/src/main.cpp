@@ -4,6 +4,7 @@
 #include <rocksdb/version.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <uv.h>
 #include <CLI/CLI.hpp>
 
@@ -26,6 +27,37 @@ constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+// Every SMTP connection holds a file descriptor. Shells, `make run` and many container
+// runtimes start processes with a soft RLIMIT_NOFILE of 1024 and a much higher hard limit, and
+// beyond the soft limit accept() fails and the client is dropped without a reply. Like nginx
+// and Postfix, relayq raises its soft limit to the hard one at start, so that the default
+// max_connections (10000) works without tuning ulimit. Raising the hard limit itself takes
+// privileges (LimitNOFILE= in the systemd unit): when it is too low, say so once.
+void raise_open_files_limit(const relayq::mta::Config& config) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    const rlim_t before = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    // An unlimited hard limit is refused above fs.nr_open; 1M is its default.
+    if (limit.rlim_max == RLIM_INFINITY) limit.rlim_cur = rlim_t{1} << 20;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      spdlog::info("event=open_files_limit raised_from={} to={}", before, limit.rlim_cur);
+    } else {
+      limit.rlim_cur = before;
+    }
+  }
+  std::uint64_t wanted = 0;
+  for (const auto& listener : config.listeners) wanted += listener.max_connections;
+  // Connections are not the only files: the queue, outbound connections, DNS, HTTP.
+  constexpr std::uint64_t kReserve = 256;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted + kReserve)
+    spdlog::warn(
+        "event=open_files_limit limit={} max_connections={} reason=\"connections beyond the "
+        "limit are dropped; raise the hard limit (LimitNOFILE=, ulimit -Hn)\"",
+        limit.rlim_cur, wanted);
+}
+
 int serve(const std::string& path) {
   relayq::mta::Config config;
   try {
@@ -37,6 +69,7 @@ int serve(const std::string& path) {
   relayq::mta::setup_logging(
       config.log.format == "json" ? relayq::mta::LogFormat::json : relayq::mta::LogFormat::logfmt,
       spdlog::level::from_str(config.log.level));
+  raise_open_files_limit(config);
   return relayq::mta::run_daemon(config);
 }
 
