@@ -9,9 +9,10 @@ void StoreCollector::collect(std::vector<prometheus::MetricFamily>& out) const {
   const auto gauges = source_.read();
   if (!gauges) return;
   using prometheus::MetricType;
-  out.push_back(single_sample("relayq_queue_store_size_bytes",
-                              "Disk space of the queue store: SST files and write-ahead log.",
-                              MetricType::Gauge, static_cast<double>(gauges->size_bytes)));
+  out.push_back(
+      single_sample("relayq_queue_store_size_bytes",
+                    "Disk space of the queue store: SST files, blob files and write-ahead log.",
+                    MetricType::Gauge, static_cast<double>(gauges->size_bytes)));
   out.push_back(single_sample(
       "relayq_queue_store_pending_compaction_bytes",
       "Bytes RocksDB estimates it must compact before the queue store is back in shape.",

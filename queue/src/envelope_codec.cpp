@@ -1,7 +1,9 @@
 // MessagePack encoding of envelopes through nlohmann-json, with strict type checks on decode.
 #include "envelope_codec.hpp"
 
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -176,6 +178,98 @@ DecodedEnvelope decode_envelope(std::string_view bytes) {
   } catch (const std::exception& error) {
     return {std::nullopt, error.what()};
   }
+}
+
+namespace {
+
+// SAX events of one record: remembers the top-level "held" field and stops reading there
+// (fields are stored in key order, so the recipients, the bulk of a record, come after it).
+class HeldReader {
+ public:
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  bool null() { return value(); }
+  bool boolean(bool held) {
+    if (depth_ == 1 && at_held_) {
+      held_ = held;
+      return false;  // all we wanted
+    }
+    return value();
+  }
+  bool number_integer(number_integer_t) { return value(); }
+  bool number_unsigned(number_unsigned_t) { return value(); }
+  bool number_float(number_float_t, const string_t&) { return value(); }
+  bool string(string_t&) { return value(); }
+  bool binary(binary_t&) { return value(); }
+  bool start_object(std::size_t) {
+    if (depth_ == 0) {
+      map_ = true;  // the record itself
+    } else if (!value()) {
+      return false;
+    }
+    ++depth_;
+    return true;
+  }
+  bool key(string_t& name) {
+    if (depth_ == 1) at_held_ = name == field::kHeld;
+    return true;
+  }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (!value()) return false;
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    failed_ = true;
+    return false;
+  }
+
+  // After the parse: the answer, or nullopt for a record that is not one.
+  std::optional<bool> result(bool parsed_whole) const {
+    if (failed_ || !map_ || invalid_) return std::nullopt;
+    if (held_) return held_;
+    // Absent: not held (the default), provided the whole record was a well-formed map.
+    if (!parsed_whole) return std::nullopt;
+    return false;
+  }
+
+ private:
+  // A value other than held's boolean: fine anywhere but as the record itself or as "held".
+  bool value() {
+    if (depth_ == 0 || (depth_ == 1 && at_held_)) {
+      invalid_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  int depth_ = 0;
+  bool map_ = false;
+  bool at_held_ = false;
+  bool invalid_ = false;
+  bool failed_ = false;
+  std::optional<bool> held_;
+};
+
+}  // namespace
+
+std::optional<bool> envelope_held(std::string_view bytes) {
+  HeldReader reader;
+  const bool parsed_whole = json::sax_parse(bytes.begin(), bytes.end(), &reader,
+                                            json::input_format_t::msgpack, /*strict=*/true);
+  return reader.result(parsed_whole);
 }
 
 }  // namespace relayq::queue

@@ -25,4 +25,9 @@ struct DecodedEnvelope {
 // Never throws: malformed bytes, wrong field types and unknown versions become `error`.
 DecodedEnvelope decode_envelope(std::string_view bytes);
 
+// Whether a record is held, read without decoding the rest of it (a census of a large queue
+// reads every record); nullopt when the bytes are not a MessagePack map or "held" is not a
+// boolean. Records that decode_envelope() refuses for other reasons may still answer.
+std::optional<bool> envelope_held(std::string_view bytes);
+
 }  // namespace relayq::queue

@@ -9,8 +9,13 @@
 #include <map>
 #include <utility>
 
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/transaction_log.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <spdlog/spdlog.h>
 
 #include "envelope_codec.hpp"
@@ -70,6 +75,70 @@ std::vector<std::string> difference(const std::vector<std::string>& from,
   return rest;
 }
 
+// The column families' options: RocksDB's defaults tuned for a queue, where every key is
+// written once (an envelope a few times more), read back soon and deleted soon, and where a
+// million messages may wait for a destination that is down.
+struct QueueTuning {
+  rocksdb::ColumnFamilyOptions meta, envelopes, bodies, due;
+};
+
+// Memory: with RocksDB's defaults a process holds up to two 64 MiB write buffers per family
+// and every SST file's index blocks outside any limit, which grows with the queue. Here one
+// LRU cache bounds it all: write buffers (through a WriteBufferManager that charges them to
+// the cache) and data, index and filter blocks share kCacheBytes.
+// Start-up: a restart replays the WAL that memtables still depend on. Small families would
+// keep the WAL alive (and growing) as long as they are not flushed; max_total_wal_size flushes
+// them, so a replay after a crash reads at most that much. A clean close flushes everything.
+constexpr std::size_t kCacheBytes = 96 << 20;
+constexpr std::size_t kWriteBufferBytes = 64 << 20;  // of which memtables
+constexpr std::uint64_t kMaxWalBytes = 128 << 20;
+
+QueueTuning memory_options(rocksdb::DBOptions& db_options) {
+  rocksdb::LRUCacheOptions cache_options;
+  cache_options.capacity = kCacheBytes;
+  cache_options.num_shard_bits = 4;
+  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(cache_options);
+  db_options.write_buffer_manager =
+      std::make_shared<rocksdb::WriteBufferManager>(kWriteBufferBytes, cache);
+  db_options.max_total_wal_size = kMaxWalBytes;
+
+  const auto table_options = [&cache](bool bloom) {
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = cache;
+    table.cache_index_and_filter_blocks = true;
+    table.cache_index_and_filter_blocks_with_high_priority = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+    // Messages are read by id: a filter spares a read in every level that lacks the id.
+    if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    return std::shared_ptr<rocksdb::TableFactory>(rocksdb::NewBlockBasedTableFactory(table));
+  };
+  const auto family = [&](std::size_t write_buffer, bool bloom) {
+    rocksdb::ColumnFamilyOptions options;
+    options.write_buffer_size = write_buffer;
+    options.table_factory = table_options(bloom);
+    options.level_compaction_dynamic_level_bytes = true;
+    // Delivered messages leave runs of tombstones: files full of them are compacted away
+    // early instead of slowing every scan that starts at the oldest key.
+    options.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(1024, 512, 0.5));
+    return options;
+  };
+  QueueTuning tuning;
+  tuning.meta = family(1 << 20, false);
+  tuning.envelopes = family(16 << 20, true);
+  tuning.due = family(8 << 20, false);
+  // Bodies: a write buffer large enough that a message delivered within seconds is deleted
+  // before it is flushed (a flush drops a value deleted in the same memtable), and blob files
+  // for those that stay, so that compaction moves 20-byte references, not the bodies.
+  tuning.bodies = family(32 << 20, true);
+  tuning.bodies.max_write_buffer_number = 3;
+  tuning.bodies.enable_blob_files = true;
+  tuning.bodies.min_blob_size = 1024;
+  tuning.bodies.blob_file_size = 64 << 20;
+  tuning.bodies.enable_blob_garbage_collection = true;
+  return tuning;
+}
+
 }  // namespace
 
 std::unique_ptr<Store> Store::open(const StoreOptions& options) {
@@ -108,15 +177,16 @@ void RocksDbStore::open_database() {
   db_options.create_missing_column_families = true;
   // No LOG file: see rocksdb_logger.hpp.
   db_options.info_log = make_rocksdb_logger();
-  // Everything else is RocksDB's default on purpose: the WAL is on, recovery is point-in-time
-  // (a torn last record is dropped, nothing before it), and durability comes from sync = true
-  // on every batch rather than from any tuning.
-  const rocksdb::ColumnFamilyOptions family_options;
+  // Durability is RocksDB's default on purpose: the WAL is on, recovery is point-in-time (a
+  // torn last record is dropped, nothing before it), and it comes from sync = true on every
+  // batch rather than from any tuning. What is tuned is memory and start-up time (see
+  // memory_options()).
+  const QueueTuning tuning = memory_options(db_options);
   const std::vector<rocksdb::ColumnFamilyDescriptor> families{
-      {rocksdb::kDefaultColumnFamilyName, family_options},
-      {kEnvelopesFamily, family_options},
-      {kBodiesFamily, family_options},
-      {kDueFamily, family_options},
+      {rocksdb::kDefaultColumnFamilyName, tuning.meta},
+      {kEnvelopesFamily, tuning.envelopes},
+      {kBodiesFamily, tuning.bodies},
+      {kDueFamily, tuning.due},
   };
   rocksdb::DB* db = nullptr;
   const auto status =
@@ -290,7 +360,8 @@ StoreGauges RocksDbStore::gauges() const {
   using Properties = rocksdb::DB::Properties;
   // Total rather than live: files of older versions that an iterator still pins are on disk
   // too.
-  gauges.size_bytes = sum_over_families(Properties::kTotalSstFilesSize);
+  gauges.size_bytes = sum_over_families(Properties::kTotalSstFilesSize) +
+                      sum_over_families(Properties::kTotalBlobFileSize);
   gauges.pending_compaction_bytes = sum_over_families(Properties::kEstimatePendingCompactionBytes);
   // The delayed write rate is the database's (one write controller); stops are per family.
   std::uint64_t delayed_rate = 0;
@@ -446,6 +517,16 @@ rocksdb::Status RocksDbStore::put_update(rocksdb::WriteBatch& write, const Updat
 }
 
 void RocksDbStore::close_database() {
+  if (!options_.read_only) {
+    // Written memtables leave nothing in the WAL for the next start to replay: it opens at
+    // once instead of re-reading up to kMaxWalBytes.
+    rocksdb::FlushOptions flush_options;
+    flush_options.allow_write_stall = true;
+    const auto status = db_->Flush(flush_options, handles_);
+    if (!status.ok()) {
+      spdlog::warn("queue store {}: flush before close: {}", options_.path, status.ToString());
+    }
+  }
   for (auto* handle : handles_) db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
   handles_.clear();
   const auto status = db_->Close();
@@ -547,6 +628,31 @@ void RocksDbStore::for_each_envelope(const std::function<void(const Envelope&)>&
   }
 }
 
+std::optional<MessageCount> RocksDbStore::count_messages(const std::atomic<bool>& cancel) {
+  // Read once, in order: no point keeping the blocks in the cache.
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;
+  read_options.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, envelopes_));
+  MessageCount count;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (cancel.load(std::memory_order_relaxed)) return std::nullopt;
+    const auto held = envelope_held(it->value().ToStringView());
+    if (!held) {
+      spdlog::error("queue store {}: not counting unreadable envelope under key {}", options_.path,
+                    it->key().ToString(/*hex=*/true));
+      continue;
+    }
+    ++count.messages;
+    if (*held) ++count.held;
+  }
+  if (!it->status().ok()) {
+    spdlog::error("queue store {}: counting envelopes stopped: {}", options_.path,
+                  it->status().ToString());
+  }
+  return count;
+}
+
 std::optional<MessageId> RocksDbStore::oldest_id() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), envelopes_));
   it->SeekToFirst();
@@ -555,10 +661,21 @@ std::optional<MessageId> RocksDbStore::oldest_id() {
 }
 
 void RocksDbStore::for_each_due(const std::function<void(const DueEntry&)>& visit) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), due_));
+  for_each_due_while([&](const DueEntry& entry) {
+    visit(entry);
+    return true;
+  });
+}
+
+bool RocksDbStore::for_each_due_while(const std::function<bool(const DueEntry&)>& visit) {
+  // The index is read once, in order: no point keeping its blocks in the cache.
+  rocksdb::ReadOptions read_options;
+  read_options.fill_cache = false;
+  read_options.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, due_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (const auto entry = parse_due_key(it->key().ToStringView())) {
-      visit(*entry);
+      if (!visit(*entry)) return false;
     } else {
       spdlog::error("queue store {}: skipping malformed due key {}", options_.path,
                     it->key().ToString(/*hex=*/true));
@@ -567,7 +684,9 @@ void RocksDbStore::for_each_due(const std::function<void(const DueEntry&)>& visi
   if (!it->status().ok()) {
     spdlog::error("queue store {}: listing due entries stopped: {}", options_.path,
                   it->status().ToString());
+    return false;
   }
+  return true;
 }
 
 }  // namespace relayq::queue

@@ -415,6 +415,62 @@ TEST_CASE("unreadable records are skipped and reported, never fatal", "[queue][s
   CHECK(store->next_id() > good);
 }
 
+TEST_CASE("count_messages counts stored and held messages without decoding them",
+          "[queue][store]") {
+  TempDir dir;
+  MessageId held = 0;
+  {
+    auto store = Store::open({.path = dir.store()});
+    for (int i = 0; i < 3; ++i)
+      REQUIRE(submit_and_wait(*store, make_message(store->next_id())).ok());
+    Message message = make_message(store->next_id());
+    message.envelope.held = true;
+    held = message.envelope.id;
+    REQUIRE(submit_and_wait(*store, std::move(message)).ok());
+
+    std::atomic<bool> cancel{false};
+    const auto count = store->count_messages(cancel);
+    REQUIRE(count);
+    CHECK(count->messages == 4);
+    CHECK(count->held == 1);
+    cancel = true;
+    CHECK_FALSE(store->count_messages(cancel));  // cut short: no partial figure
+  }
+  {
+    RawDb raw(dir.store());
+    raw.put(RawDb::envelopes, id_key(1), "not msgpack \xc1");
+    // {"v":1,"o":1}: "held" is not a boolean.
+    raw.put(RawDb::envelopes, id_key(2), "\x82\xa1v\x01\xa1o\x01");
+    // {"v":1,"r":[{"o":true}]}: a nested "o" is not the message's.
+    raw.put(RawDb::envelopes, id_key(3), "\x82\xa1v\x01\xa1r\x91\x81\xa1o\xc3");
+  }
+  auto store = Store::open({.path = dir.store()});
+  const std::atomic<bool> cancel{false};
+  const auto count = store->count_messages(cancel);
+  REQUIRE(count);
+  CHECK(count->messages == 5);  // the four, and the record with a nested "o"
+  CHECK(count->held == 1);
+  CHECK(store->load_envelope(held)->held);
+}
+
+TEST_CASE("for_each_due_while stops when its visitor says so", "[queue][store]") {
+  TempDir dir;
+  auto store = Store::open({.path = dir.store()});
+  for (int i = 0; i < 3; ++i) REQUIRE(submit_and_wait(*store, make_message(store->next_id())).ok());
+  std::vector<DueEntry> seen;
+  CHECK_FALSE(store->for_each_due_while([&](const DueEntry& entry) {
+    seen.push_back(entry);
+    return false;
+  }));
+  CHECK(seen.size() == 1);
+  seen.clear();
+  CHECK(store->for_each_due_while([&](const DueEntry& entry) {
+    seen.push_back(entry);
+    return true;
+  }));
+  CHECK(seen.size() == 3);
+}
+
 TEST_CASE("close writes what is pending, then refuses new messages", "[queue][store]") {
   TempDir dir;
   constexpr int kMessages = 100;

@@ -1,6 +1,7 @@
 // The durable message store on RocksDB: group-committed, fsynced writes and recovery on start.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -57,9 +58,15 @@ struct StoreStats {
   std::uint64_t failed_batches = 0;  // batches the database refused (all their writes failed)
 };
 
+// How many messages the store holds, for the queue gauges.
+struct MessageCount {
+  std::uint64_t messages = 0;  // every stored envelope
+  std::uint64_t held = 0;      // of those, held by an operator
+};
+
 // The database's disk and compaction state, for metrics; summed over column families.
 struct StoreGauges {
-  std::uint64_t size_bytes = 0;                // SST files (all versions still on disk) + WAL
+  std::uint64_t size_bytes = 0;  // SST and blob files (all versions still on disk) + WAL
   std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate of bytes left to compact
   bool write_stall = false;                    // writes are delayed or stopped right now
   std::uint64_t stall_micros_total = 0;        // time writes spent stalled since open
@@ -131,11 +138,19 @@ class Store {
   virtual std::optional<std::string> load_body(MessageId id) = 0;
   // Every stored envelope in id order (bodies are not read).
   virtual void for_each_envelope(const std::function<void(const Envelope&)>& visit) = 0;
+  // Counts the stored messages without decoding them, as they were when the call began;
+  // nullopt when `cancel` became true before the end. A record that cannot be read is logged
+  // and not counted.
+  virtual std::optional<MessageCount> count_messages(const std::atomic<bool>& cancel) = 0;
   // The id of the oldest stored message (ids are time-ordered), without reading the queue.
   virtual std::optional<MessageId> oldest_id() = 0;
   // Every entry of the due index in time order; this is what a restart rebuilds its
   // schedule from, without reading bodies.
   virtual void for_each_due(const std::function<void(const DueEntry&)>& visit) = 0;
+  // The same, stopping early when `visit` returns false; true when it saw every entry (false
+  // too when a read error, which is logged, cut it short). Reads one consistent view of the
+  // index: as it was when the call began.
+  virtual bool for_each_due_while(const std::function<bool(const DueEntry&)>& visit) = 0;
 };
 
 }  // namespace relayq::queue
