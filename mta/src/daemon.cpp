@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <thread>
@@ -72,6 +73,14 @@ void keep_restart_only_settings(const Config& running, Config& fresh) {
 class Daemon {
  public:
   explicit Daemon(Config config) : config_(std::move(config)) {}
+  // A start that failed half-way leaves the background readers running.
+  ~Daemon() {
+    stopping_background_ = true;
+    if (schedule_loader_.joinable()) schedule_loader_.join();
+    if (census_thread_.joinable()) census_thread_.join();
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
 
   int run() {
     ::signal(SIGPIPE, SIG_IGN);
@@ -82,7 +91,6 @@ class Daemon {
       return 1;
     }
     create_workers();
-    load_schedule();
     start_metrics_sources();
     try {
       metrics_server_ =
@@ -97,6 +105,7 @@ class Daemon {
       OutboundEngine* engine = worker->engine.get();
       worker->thread.start([engine] { engine->start(); });
     }
+    schedule_loader_ = std::thread([this] { load_schedule(); });
     // Last, so that its /healthz answers only once the relay takes mail.
     queue_admin_ = std::make_unique<DaemonQueueAdmin>(
         *store_,
@@ -149,31 +158,66 @@ class Daemon {
     owner_of(id).thread.post([engine, id] { engine->deliver_now(id); });
   }
 
-  // Finds every unfinished message again after a restart: the due index gives ids and times
-  // only, so memory stays small however large the queue is and no body is read.
+  // Finds every unfinished message again after a restart, in the background once the relay
+  // takes mail, so that a large queue does not hold up new mail. The due index gives ids and
+  // times only, so memory stays small however large the queue is and no body is read. It is
+  // read as it was when the load began: what changes meanwhile reaches the engines directly,
+  // and an entry that no longer holds by the time it is used is dropped by the engine.
   void load_schedule() {
     const auto started = std::chrono::steady_clock::now();
+    // Entries go to their loop in batches: one task per batch, not per entry.
+    constexpr std::size_t kBatch = 4096;
+    std::vector<std::vector<queue::DueEntry>> batches(workers_.size());
+    const auto hand_over = [this, &batches](std::size_t loop) {
+      OutboundEngine* engine = workers_[loop]->engine.get();
+      workers_[loop]->thread.post(
+          [engine, batch = std::move(batches[loop])] { engine->add_due(batch); });
+      batches[loop] = {};
+      batches[loop].reserve(kBatch);
+    };
     std::size_t entries = 0;
-    store_->for_each_due([&](const queue::DueEntry& entry) {
-      owner_of(entry.id).engine->add_due(entry);
+    const bool complete = store_->for_each_due_while([&](const queue::DueEntry& entry) {
+      if (stopping_background_.load(std::memory_order_relaxed)) return false;
+      const std::size_t loop = entry.id % workers_.size();
+      batches[loop].push_back(entry);
       ++entries;
+      if (batches[loop].size() >= kBatch) hand_over(loop);
+      return true;
     });
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    spdlog::info("event=queue_opened due_recipients={} load_ms={}", entries, elapsed.count());
+    if (stopping_background_.load()) return;
+    for (std::size_t loop = 0; loop < batches.size(); ++loop) {
+      if (!batches[loop].empty()) hand_over(loop);
+    }
+    if (!complete) {
+      spdlog::error("event=queue_load_incomplete due_recipients={}", entries);
+      return;
+    }
+    // Each loop runs its tasks in order: once every loop has run this one, every entry is in
+    // its engine's schedule.
+    auto loops_left = std::make_shared<std::atomic<std::size_t>>(workers_.size());
+    for (auto& worker : workers_) {
+      worker->thread.post([loops_left, entries, started] {
+        if (loops_left->fetch_sub(1) != 1) return;
+        const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        spdlog::info("event=queue_loaded due_recipients={} load_ms={}", entries, elapsed.count());
+      });
+    }
   }
 
   // The gauges Prometheus reads at each scrape: the census (counted once in the background at
   // start, then kept current by every change) and RocksDB's own figures.
   void start_metrics_sources() {
     census_thread_ = std::thread([this] {
-      std::int64_t messages = 0, held = 0;
-      store_->for_each_envelope([&](const queue::Envelope& envelope) {
-        ++messages;
-        if (envelope.held) ++held;
-      });
-      census_.messages.fetch_add(messages);
-      census_.held.fetch_add(held);
+      const auto started = std::chrono::steady_clock::now();
+      const auto count = store_->count_messages(stopping_background_);
+      if (!count) return;
+      census_.messages.fetch_add(static_cast<std::int64_t>(count->messages));
+      census_.held.fetch_add(static_cast<std::int64_t>(count->held));
+      const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - started);
+      spdlog::info("event=queue_counted messages={} held={} count_ms={}", count->messages,
+                   count->held, elapsed.count());
     });
     metrics_.set_queue_gauges_source([this] {
       const auto messages = std::max<std::int64_t>(0, census_.messages.load());
@@ -275,6 +319,8 @@ class Daemon {
   // Stop accepting, let transactions in flight finish until the deadline, then temp-fail the
   // rest, stop delivery and the loops, and close the queue (which finishes its last batch).
   void stop() {
+    stopping_background_ = true;
+    if (schedule_loader_.joinable()) schedule_loader_.join();
     admin_server_.reset();  // changes still waiting are answered 503
     listeners_.close_all();
     for (auto& worker : workers_) {
@@ -315,6 +361,9 @@ class Daemon {
   metrics::Metrics metrics_;
   QueueCensus census_;
   std::thread census_thread_;
+  std::thread schedule_loader_;  // reads the due index once, after start
+  // Cuts the census and the schedule loader short at stop.
+  std::atomic<bool> stopping_background_{false};
   std::unique_ptr<metrics::MetricsServer> metrics_server_;
   std::unique_ptr<queue::Store> store_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -75,8 +75,10 @@ std::int64_t OutboundEngine::wall_now() const {
       .count();
 }
 
-void OutboundEngine::add_due(const queue::DueEntry& entry) {
-  schedule_.add(entry);
+void OutboundEngine::add_due(const std::vector<queue::DueEntry>& entries) {
+  if (stopped_) return;
+  for (const auto& entry : entries) schedule_.add(entry);
+  if (started_) pump_schedule();
 }
 
 void OutboundEngine::start() {

@@ -48,8 +48,11 @@ class OutboundEngine : public ConnectionEvents {
                  std::function<void(queue::MessageId)> route_message, QueueCensus& census);
   ~OutboundEngine() override;
 
-  // Before the loop runs: one entry of the stored due index.
-  void add_due(const queue::DueEntry& entry);
+  // Entries of the stored due index, read after a restart: before the loop runs, or on the
+  // loop thread while it does (the daemon loads the index in the background once it takes
+  // mail). An entry that no longer holds (the message was delivered, rescheduled or is being
+  // delivered meanwhile) is harmless: the schedule checks each one against the envelope.
+  void add_due(const std::vector<queue::DueEntry>& entries);
   // On the loop thread from here on.
   void start();
   // A message that was just stored (or a DSN, or an operator's retry): deliver what is due.
