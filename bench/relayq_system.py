@@ -11,12 +11,14 @@ class Relayq:
     """relayq relaying everything to `smarthost` (default: a closed port, so nothing leaves).
 
     keep_queue=True reuses the queue of an earlier run (the restart scenarios); `extra`
-    is appended to the config file."""
+    is appended to the config file; `listener_extra` goes into the one [[listener]] table
+    (e.g. 'command_timeout = "30m"')."""
     name = "relayq"
 
-    def __init__(self, binary, workdir, smarthost="127.0.0.1:9", keep_queue=False, extra=""):
+    def __init__(self, binary, workdir, smarthost="127.0.0.1:9", keep_queue=False, extra="",
+                 listener_extra=""):
         self.binary, self.workdir, self.smarthost = binary, Path(workdir), smarthost
-        self.keep_queue, self.extra = keep_queue, extra
+        self.keep_queue, self.extra, self.listener_extra = keep_queue, extra, listener_extra
         self.queue = self.workdir / "queue"
 
     def __enter__(self):
@@ -31,6 +33,7 @@ hostname = "bench.test"
 [[listener]]
 address = "127.0.0.1:{self.port}"
 max_connections = 100000
+{self.listener_extra}
 [queue]
 path = "{self.queue}"
 [relay]
