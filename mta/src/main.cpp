@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
+#include <spdlog/async.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -58,6 +59,40 @@ void raise_open_files_limit(const relayq::mta::Config& config) {
         limit.rlim_cur, wanted);
 }
 
+// The daemon logs from its event loops (every accepted message, every delivery attempt), and
+// a write to stderr can block for tens of milliseconds: a file on a filesystem whose journal is
+// committing the queue's fsyncs, or a pipe that journald drains late. Every connection of that
+// loop would wait with it, and the accept latency shows it. While a LogThread lives, lines go
+// through a queue to its one writer thread instead, formatted and time-stamped where they are
+// logged. A full queue makes the loggers wait, so no line is ever dropped.
+class LogThread {
+ public:
+  static constexpr std::size_t kQueueLines = 8192;
+
+  LogThread()
+      : direct_(spdlog::default_logger()),
+        pool_(std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1)) {
+    auto logger = std::make_shared<spdlog::async_logger>(direct_->name(), direct_->sinks().begin(),
+                                                         direct_->sinks().end(), pool_,
+                                                         spdlog::async_overflow_policy::block);
+    logger->set_level(direct_->level());
+    logger->flush_on(direct_->flush_level());
+    spdlog::set_default_logger(std::move(logger));  // takes `direct_`'s name in the registry
+  }
+  // Writes what the queue holds (the thread finishes it before it ends); later lines, from
+  // static destructors say, are written directly again.
+  ~LogThread() {
+    pool_.reset();
+    spdlog::set_default_logger(direct_);
+  }
+  LogThread(const LogThread&) = delete;
+  LogThread& operator=(const LogThread&) = delete;
+
+ private:
+  std::shared_ptr<spdlog::logger> direct_;
+  std::shared_ptr<spdlog::details::thread_pool> pool_;
+};
+
 int serve(const std::string& path) {
   relayq::mta::Config config;
   try {
@@ -70,6 +105,7 @@ int serve(const std::string& path) {
       config.log.format == "json" ? relayq::mta::LogFormat::json : relayq::mta::LogFormat::logfmt,
       spdlog::level::from_str(config.log.level));
   raise_open_files_limit(config);
+  const LogThread log_thread;
   return relayq::mta::run_daemon(config);
 }
 
