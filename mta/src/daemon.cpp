@@ -322,6 +322,7 @@ class Daemon {
     stopping_background_ = true;
     if (schedule_loader_.joinable()) schedule_loader_.join();
     admin_server_.reset();  // changes still waiting are answered 503
+    if (queue_admin_) queue_admin_->stop();
     listeners_.close_all();
     for (auto& worker : workers_) {
       Worker* w = worker.get();

@@ -42,8 +42,54 @@ void DaemonQueueAdmin::retry_all(std::function<void(std::size_t)> done) {
                                      });
     if (pending && !envelope.held) ids.push_back(envelope.id);
   });
-  for (const auto id : ids) dispatch_(id, OutboundEngine::AdminAction::retry, [](const auto&) {});
-  done(ids.size());
+  const std::size_t count = ids.size();
+  {
+    std::lock_guard lock(retries_->mutex);
+    if (!retries_->stopping) {
+      retries_->waiting.insert(retries_->waiting.end(), ids.begin(), ids.end());
+      if (!retrier_.joinable()) retrier_ = std::thread([this] { run_retries(); });
+      retries_->wake.notify_one();
+    }
+  }
+  done(count);
+}
+
+void DaemonQueueAdmin::run_retries() {
+  const std::shared_ptr<Retries> retries = retries_;
+  for (;;) {
+    queue::MessageId id = 0;
+    {
+      std::unique_lock lock(retries->mutex);
+      retries->wake.wait(lock, [&] {
+        return retries->stopping ||
+               (!retries->waiting.empty() && retries->in_flight < kRetriesInFlight);
+      });
+      if (retries->stopping) return;
+      id = retries->waiting.front();
+      retries->waiting.pop_front();
+      if (retries->waiting.empty()) retries->waiting.shrink_to_fit();
+      ++retries->in_flight;
+    }
+    dispatch_(id, OutboundEngine::AdminAction::retry, [retries](const AdminResult&) {
+      std::lock_guard lock(retries->mutex);
+      --retries->in_flight;
+      retries->wake.notify_one();
+    });
+  }
+}
+
+void DaemonQueueAdmin::stop() {
+  {
+    std::lock_guard lock(retries_->mutex);
+    retries_->stopping = true;
+    retries_->waiting.clear();
+  }
+  retries_->wake.notify_one();
+  if (retrier_.joinable()) retrier_.join();
+}
+
+DaemonQueueAdmin::~DaemonQueueAdmin() {
+  stop();
 }
 
 }  // namespace relayq::mta
