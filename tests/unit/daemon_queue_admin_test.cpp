@@ -108,13 +108,16 @@ TEST_CASE("retry_all answers at once and keeps a bounded number of retries in fl
   CHECK(loops.wait_for(kWindow) == kWindow);
   std::size_t rounds = 0;
   for (;;) {
+    loops.finish_waiting();
+    {
+      std::lock_guard lock(loops.mutex);
+      if (loops.dispatched.size() == ids.size()) break;
+    }
+    loops.wait_for(1);
     {
       std::lock_guard lock(loops.mutex);
       REQUIRE(loops.waiting.size() <= kWindow);
-      if (loops.dispatched.size() == ids.size() && loops.waiting.empty()) break;
     }
-    loops.finish_waiting();
-    loops.wait_for(1);
     REQUIRE(++rounds < 10 * ids.size());
   }
   // Every pending message exactly once.
