@@ -1,6 +1,7 @@
 // The daemon's life: start-up (queue, metrics, loops, listeners), signals, reload, stop.
 #include "mta/daemon.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
@@ -69,6 +70,9 @@ void keep_restart_only_settings(const Config& running, Config& fresh) {
   keep(running.admin.listen, fresh.admin.listen, "admin.listen");
   keep(running.server.loops, fresh.server.loops, "server.loops");
 }
+
+// How often freed heap memory is handed back to the system (see wait_for_signals()).
+constexpr std::uint64_t kTrimIntervalMs = 10'000;
 
 class Daemon {
  public:
@@ -303,7 +307,15 @@ class Daemon {
         &hangup,
         [](uv_signal_t* handle, int) { static_cast<Daemon*>(handle->loop->data)->reload(); },
         SIGHUP);
+    // glibc keeps what its arenas freed: after a delivery round of a large queue (bodies and
+    // envelopes loaded and dropped by several threads) about 65 MiB stayed resident above what
+    // was in use. Handing free pages back now and then keeps the RSS at what is used.
+    uv_timer_t trim;
+    uv_timer_init(&loop, &trim);
+    uv_timer_start(
+        &trim, [](uv_timer_t*) { malloc_trim(0); }, kTrimIntervalMs, kTrimIntervalMs);
     uv_run(&loop, UV_RUN_DEFAULT);
+    uv_close(reinterpret_cast<uv_handle_t*>(&trim), nullptr);
     for (uv_signal_t* handle : {&term, &interrupt, &hangup})
       uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
     uv_run(&loop, UV_RUN_NOWAIT);
