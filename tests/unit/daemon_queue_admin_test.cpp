@@ -2,6 +2,7 @@
 // at a time, so that a queue of a million messages is not a million loads at once.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -36,12 +37,14 @@ queue::Message pending_message(queue::MessageId id, bool held = false) {
 std::set<queue::MessageId> fill(queue::Store& store, std::size_t count) {
   std::set<queue::MessageId> ids;
   std::promise<void> all_stored;
-  std::mutex mutex;
-  std::size_t left = count + 1;
+  // An atomic, not a mutex: the writer thread must not touch anything of this frame after
+  // set_value(), which lets fill() return (a lock held across it would be released on a
+  // destroyed mutex).
+  std::atomic<std::size_t> left = count + 1;
+  bool all_ok = true;  // written by the writer thread only, read after the promise
   const auto stored = [&](const queue::StoreResult& result) {
-    CHECK(result.ok());
-    std::lock_guard lock(mutex);
-    if (--left == 0) all_stored.set_value();
+    if (!result.ok()) all_ok = false;
+    if (left.fetch_sub(1) == 1) all_stored.set_value();
   };
   for (std::size_t i = 0; i < count; ++i) {
     const auto id = store.next_id();
@@ -50,6 +53,7 @@ std::set<queue::MessageId> fill(queue::Store& store, std::size_t count) {
   }
   store.submit(pending_message(store.next_id(), /*held=*/true), stored);
   all_stored.get_future().wait();
+  CHECK(all_ok);
   return ids;
 }
 
