@@ -253,8 +253,11 @@ TEST_CASE("commits of one message apply in the order they were made", "[queue][c
     defer(after.recipients[static_cast<std::size_t>(i % 2)], kReceived + i * 1000);
     store->commit(before, after, std::nullopt, [&, i](const StoreResult& result) {
       if (!result.ok()) ++failures;
-      std::lock_guard lock(order_mutex);
-      completion_order.push_back(i);
+      {
+        std::lock_guard lock(order_mutex);
+        completion_order.push_back(i);
+      }
+      // After the lock is released: set_value() lets the test go on and destroy the mutex.
       if (i == kCommits) all_done.set_value();
     });
     before = std::move(after);
