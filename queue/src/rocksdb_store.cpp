@@ -663,13 +663,6 @@ std::optional<MessageId> RocksDbStore::oldest_id() {
   return parse_id_key(it->key().ToStringView());
 }
 
-void RocksDbStore::for_each_due(const std::function<void(const DueEntry&)>& visit) {
-  for_each_due_while([&](const DueEntry& entry) {
-    visit(entry);
-    return true;
-  });
-}
-
 bool RocksDbStore::for_each_due_while(const std::function<bool(const DueEntry&)>& visit) {
   // The index is read once, in order: no point keeping its blocks in the cache.
   rocksdb::ReadOptions read_options;

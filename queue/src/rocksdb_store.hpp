@@ -43,7 +43,6 @@ class RocksDbStore final : public Store {
   void for_each_envelope(const std::function<void(const Envelope&)>& visit) override;
   std::optional<MessageCount> count_messages(const std::atomic<bool>& cancel) override;
   std::optional<MessageId> oldest_id() override;
-  void for_each_due(const std::function<void(const DueEntry&)>& visit) override;
   bool for_each_due_while(const std::function<bool(const DueEntry&)>& visit) override;
 
  private:

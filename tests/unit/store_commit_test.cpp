@@ -63,7 +63,10 @@ using DueTuple = std::tuple<std::int64_t, MessageId, std::uint16_t>;
 
 std::vector<DueTuple> due_index(Store& store) {
   std::vector<DueTuple> entries;
-  store.for_each_due([&](const DueEntry& e) { entries.emplace_back(e.due_ms, e.id, e.recipient); });
+  store.for_each_due_while([&](const DueEntry& e) {
+    entries.emplace_back(e.due_ms, e.id, e.recipient);
+    return true;
+  });
   return entries;
 }
 

@@ -75,7 +75,10 @@ std::string id_key(MessageId id) {
 
 std::vector<DueEntry> due_entries(Store& store) {
   std::vector<DueEntry> entries;
-  store.for_each_due([&](const DueEntry& entry) { entries.push_back(entry); });
+  store.for_each_due_while([&](const DueEntry& entry) {
+    entries.push_back(entry);
+    return true;
+  });
   return entries;
 }
 

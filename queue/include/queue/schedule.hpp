@@ -12,7 +12,7 @@
 namespace relayq::queue {
 
 // A min-heap of DueEntry ordered by (due_ms, id, recipient), the order of the store's "due"
-// index. Filled at start from Store::for_each_due(), then fed as messages arrive or are
+// index. Filled at start from Store::for_each_due_while(), then fed as messages arrive or are
 // rescheduled.
 //
 // Not thread-safe: its owner (the scheduler) serialises every call.

@@ -46,7 +46,7 @@ struct StoreOptions {
 // The entries the due index keeps for an envelope: one per pending recipient, due at its
 // next_attempt_ms, or at received_ms while that is 0 (a first attempt); none while the message
 // is held. submit() and commit() index exactly these, so a scheduler that feeds its Schedule
-// from this function agrees with what a restart rebuilds from for_each_due().
+// from this function agrees with what a restart rebuilds from for_each_due_while().
 std::vector<DueEntry> due_entries(const Envelope& envelope);
 
 // Counters of the group-commit writer, for tests and metrics.
@@ -144,12 +144,10 @@ class Store {
   virtual std::optional<MessageCount> count_messages(const std::atomic<bool>& cancel) = 0;
   // The id of the oldest stored message (ids are time-ordered), without reading the queue.
   virtual std::optional<MessageId> oldest_id() = 0;
-  // Every entry of the due index in time order; this is what a restart rebuilds its
-  // schedule from, without reading bodies.
-  virtual void for_each_due(const std::function<void(const DueEntry&)>& visit) = 0;
-  // The same, stopping early when `visit` returns false; true when it saw every entry (false
-  // too when a read error, which is logged, cut it short). Reads one consistent view of the
-  // index: as it was when the call began.
+  // Every entry of the due index in time order, until `visit` returns false; this is what a
+  // restart rebuilds its schedule from, without reading bodies. True when it saw every entry
+  // (false too when a read error, which is logged, cut it short). Reads one consistent view of
+  // the index: as it was when the call began.
   virtual bool for_each_due_while(const std::function<bool(const DueEntry&)>& visit) = 0;
 };
 
