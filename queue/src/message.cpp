@@ -24,6 +24,12 @@ std::optional<MessageId> parse_id(std::string_view text) {
   return id;
 }
 
+bool Envelope::has_pending() const {
+  for (const auto& recipient : recipients)
+    if (recipient.state == RecipientState::pending) return true;
+  return false;
+}
+
 std::string_view to_string(RecipientState state) {
   switch (state) {
     case RecipientState::pending:

@@ -20,6 +20,7 @@
 
 #include "envelope_codec.hpp"
 #include "keys.hpp"
+#include "queue/clock.hpp"
 #include "rocksdb_logger.hpp"
 
 namespace relayq::queue {
@@ -34,17 +35,8 @@ constexpr const char* kSchemaVersionKey = "schema_version";
 // even once the message holding the highest id has been delivered and deleted.
 constexpr const char* kLastIdKey = "last_id";
 
-// Ids are milliseconds << 20 | counter: a million ids per millisecond before borrowing from
-// the next one.
-constexpr int kIdCounterBits = 20;
 // The due index numbers recipients with 16 bits.
 constexpr std::size_t kMaxRecipients = 65536;
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 StoreResult failure(const rocksdb::Status& status) {
   const std::string text = status.ToString();
@@ -263,7 +255,7 @@ void RocksDbStore::seed_last_id() {
 }
 
 MessageId RocksDbStore::next_id() {
-  const auto floor = static_cast<MessageId>(std::max<std::int64_t>(now_ms(), 0)) << kIdCounterBits;
+  const auto floor = static_cast<MessageId>(std::max<std::int64_t>(wall_clock_ms(), 0)) << kIdTimeShift;
   MessageId last = last_id_.load(std::memory_order_relaxed);
   MessageId id = 0;
   do {
@@ -497,9 +489,7 @@ rocksdb::Status RocksDbStore::put_update(rocksdb::WriteBatch& write, const Updat
   const std::string key = id_key(update.after.id);
   const auto before = sorted_due_keys(update.before);
   const auto after = sorted_due_keys(update.after);
-  const bool still_pending =
-      std::any_of(update.after.recipients.begin(), update.after.recipients.end(),
-                  [](const Recipient& r) { return r.state == RecipientState::pending; });
+  const bool still_pending = update.after.has_pending();
   // Only the keys that change: most attempts move one recipient, not all of them.
   auto status = rocksdb::Status::OK();
   for (const auto& gone : difference(before, after)) {

@@ -9,10 +9,16 @@
 
 namespace relayq::queue {
 
-// Message ids are 64-bit, time-ordered (milliseconds << 20 | counter), shown as 16 hex digits.
+// Message ids are 64-bit, time-ordered (milliseconds << 20 | counter: a million ids per
+// millisecond before borrowing from the next one), shown as 16 hex digits.
 using MessageId = std::uint64_t;
+constexpr int kIdTimeShift = 20;
 
 std::string format_id(MessageId id);
+// The wall-clock millisecond an id was made in (its reception time).
+constexpr std::int64_t id_time_ms(MessageId id) {
+  return static_cast<std::int64_t>(id >> kIdTimeShift);
+}
 std::optional<MessageId> parse_id(std::string_view text);
 
 enum class RecipientState : std::uint8_t { pending = 0, delivered = 1, bounced = 2 };
@@ -51,6 +57,8 @@ struct Envelope {
   bool held = false;             // an operator put it on hold
   // The sender has had its "delayed" DSN (kept so that a restart does not send a second one).
   bool delay_warned = false;
+  // Some recipient still waits for delivery: the message stays in the queue.
+  bool has_pending() const;
   bool operator==(const Envelope&) const = default;
 };
 

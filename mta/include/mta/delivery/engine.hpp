@@ -1,0 +1,152 @@
+// Outbound delivery on one loop: the messages this loop owns (id % loops), their due schedule,
+// the destinations their recipients go to with a connection pool each, and the bookkeeping of
+// every reply (delivered, deferred by the retry policy, bounced with a DSN).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mta/delivery/recipient_fate.hpp"
+#include "dns/nexthop.hpp"
+#include "dns/resolver.hpp"
+#include "mta/net/loop_thread.hpp"
+#include "metrics/metrics.hpp"
+#include "mta/admin/queue_admin.hpp"
+#include "mta/outbound/connection.hpp"
+#include "queue/retry_policy.hpp"
+#include "queue/schedule.hpp"
+#include "queue/store.hpp"
+#include "queue/census.hpp"
+#include "mta/delivery/router.hpp"
+
+namespace relayq::mta {
+
+// Everything delivery reads from the config, as one immutable snapshot.
+struct DeliverySettings {
+  std::string hostname;
+  Router router;
+  queue::RetryPolicies retry;
+  std::uint32_t max_connections_per_destination = 20;  // across all loops
+  std::shared_ptr<const ClientSessionConfig> client;
+  dns::ResolverOptions resolver;
+  OutboundTimeouts timeouts;
+  std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
+};
+
+class OutboundEngine : public ConnectionEvents {
+ public:
+  // `route_message` hands a message id to the engine that owns it (possibly this one).
+  OutboundEngine(net::LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
+                 std::shared_ptr<const DeliverySettings> settings,
+                 std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
+                 std::function<void(queue::MessageId)> route_message, QueueCensus& census);
+  ~OutboundEngine() override;
+
+  // Entries of the stored due index, read after a restart: before the loop runs, or on the
+  // loop thread while it does (the daemon loads the index in the background once it takes
+  // mail). An entry that no longer holds (the message was delivered, rescheduled or is being
+  // delivered meanwhile) is harmless: the schedule checks each one against the envelope.
+  void add_due(const std::vector<queue::DueEntry>& entries);
+  // On the loop thread from here on.
+  void start();
+  // A message that was just stored (or a DSN, or an operator's retry): deliver what is due.
+  void deliver_now(queue::MessageId id);
+  // Closes every connection and timer; results that arrive later are ignored.
+  void stop();
+  // An operator's change to a message this engine owns; waits for a delivery round in
+  // progress to end, so that it never races one.
+  enum class AdminAction { hold, release, remove, retry };
+  void admin(queue::MessageId id, AdminAction action, QueueAdmin::Done done);
+  // A reload: routes, retry policy, limits and DNS servers apply to the next decisions.
+  void update_settings(std::shared_ptr<const DeliverySettings> settings);
+
+ private:
+  // A recipient deferred in this round, with what was said (for a "delayed" DSN).
+  struct Deferral {
+    std::uint16_t index = 0;
+    SmtpReply reply;
+    std::string remote_host;
+  };
+
+  struct AdminOp {
+    AdminAction action;
+    QueueAdmin::Done done;
+  };
+
+  struct ActiveMessage {
+    queue::Envelope stored;   // as the store has it: the `before` of the next commit
+    queue::Envelope current;  // with this round's outcomes applied
+    std::shared_ptr<const std::string> body;
+    std::size_t jobs_outstanding = 0;
+    std::vector<queue::DsnRecipient> dsn;    // bounces and delays of this round
+    std::vector<Deferral> deferred;          // recipients deferred this round
+    std::vector<queue::DueEntry> postponed;  // schedule entries that came due meanwhile
+    std::vector<AdminOp> admin_ops;          // operators' changes waiting for the round
+    bool loaded = false;
+  };
+
+  struct Destination {
+    Route route;
+    std::deque<Job> queue;
+    std::vector<OutboundConnection*> connections;
+    std::size_t resolving = 0;   // connections waiting for their next hops
+    std::uint32_t failures = 0;  // consecutive connection failures
+    std::int64_t dead_until_ms = 0;
+    SmtpReply dead_reason;
+  };
+
+  void activate(queue::MessageId id);
+  void end_active(queue::MessageId id);
+  void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
+  void admin_finished(queue::MessageId id, std::vector<AdminOp> ops,
+                      std::vector<AdminOutcome> outcomes, const queue::StoreResult& result,
+                      const queue::Envelope& after);
+  void on_loaded(queue::MessageId id, std::optional<queue::Message> message);
+  void enqueue(const Route& route, Job job);
+  void dispatch(Destination& destination);
+  void open_connection(Destination& destination);
+  void on_resolved(const std::string& key, const dns::NextHopResult& result);
+  void give_job(OutboundConnection& connection, Destination& destination);
+  void fail_queued(Destination& destination, const SmtpReply& reply, const std::string& nexthop);
+  void record(const Job& job, const std::vector<SmtpReply>& replies, const AttemptContext& context);
+  void finish_round(queue::MessageId id);
+  void on_committed(queue::MessageId id, const queue::StoreResult& result,
+                    std::optional<queue::MessageId> dsn_id);
+  void pump_schedule();
+  void arm_schedule_timer();
+  OutboundMessage outbound_message(const ActiveMessage& message, const Job& job) const;
+  const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
+
+  void connection_ready(OutboundConnection& connection) override;
+  void transaction_done(OutboundConnection& connection, Job job,
+                        const TransactionResult& result) override;
+  void connection_failed(OutboundConnection& connection, const SmtpReply& reason) override;
+  void connection_closed(OutboundConnection& connection) override;
+
+  net::LoopThread& loop_;
+  queue::Store& store_;
+  metrics::Metrics& metrics_;
+  std::shared_ptr<const DeliverySettings> settings_;
+  std::shared_ptr<dns::Cache> dns_cache_;
+  std::unique_ptr<dns::Resolver> resolver_;
+  unsigned loops_;
+  std::uint32_t connection_limit_;  // this loop's share of max_connections_per_destination
+  std::function<void(queue::MessageId)> route_message_;
+  QueueCensus& census_;
+  queue::Schedule schedule_;
+  uv_timer_t schedule_timer_{};
+  std::unordered_map<queue::MessageId, ActiveMessage> active_;
+  std::unordered_map<std::string, Destination> destinations_;
+  std::unordered_map<OutboundConnection*, std::unique_ptr<OutboundConnection>> connections_;
+  std::mt19937 random_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace relayq::mta

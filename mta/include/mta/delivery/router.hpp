@@ -1,0 +1,31 @@
+// Which destination a recipient domain goes to: the smarthost, a configured route, or the
+// domain's MX hosts. Recipients with the same destination share connections.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "mta/config/config.hpp"
+
+namespace relayq::mta {
+
+struct Route {
+  bool mx = true;    // resolve `name` as a mail domain (MX); else `name` is a host to connect to
+  std::string key;   // the destination's identity: "mx:example.org" or "host:10.0.0.1:25"
+  std::string name;  // the domain (mx) or host name / IP literal (host)
+  std::uint16_t port = 25;
+};
+
+class Router {
+ public:
+  explicit Router(const Config& config);
+  Route route_for(const std::string& domain) const;
+
+ private:
+  std::optional<Route> smarthost_;
+  std::map<std::string, Route, std::less<>> routes_;
+  std::uint16_t mx_port_ = 25;
+};
+
+}  // namespace relayq::mta

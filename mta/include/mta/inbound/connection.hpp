@@ -1,0 +1,95 @@
+// One accepted SMTP connection: drives a ServerSession over a net::Stream, with its timeout
+// timer and its hand-off of complete messages to the store. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include "mta/net/loop_thread.hpp"
+#include "mta/net/stream.hpp"
+#include "metrics/metrics.hpp"
+#include "mta/smtp/server_session.hpp"
+#include "queue/store.hpp"
+#include "queue/census.hpp"
+
+namespace relayq::mta {
+
+// A listener as every loop shares it: its session settings and its connection count. A reload
+// swaps the settings; connections keep the ones they started with.
+struct ListenerShared {
+  std::string name;  // the configured address, used as the metrics label
+  std::atomic<std::uint32_t> max_connections{0};
+  std::atomic<std::shared_ptr<const ServerSessionConfig>> session_config;
+  std::atomic<std::uint32_t> connections{0};
+  metrics::Counter* received = nullptr;
+  std::map<std::string, metrics::Counter*, std::less<>> rejected;  // by reason, made at open
+};
+
+class InboundConnection;
+
+// What the connections of one loop share: the loop, the store, a read buffer, and the set of
+// live connections (for shutdown).
+struct InboundContext {
+  net::LoopThread* loop = nullptr;
+  queue::Store* store = nullptr;
+  metrics::Metrics* metrics = nullptr;
+  // Hands a stored message to delivery (the engine of the loop that owns its id).
+  std::function<void(queue::MessageId)> deliver;
+  QueueCensus* census = nullptr;
+  std::unordered_set<InboundConnection*> connections;
+  bool shutting_down = false;
+};
+
+class InboundConnection : public std::enable_shared_from_this<InboundConnection>,
+                          public SessionObserver,
+                          public net::StreamEvents {
+ public:
+  // Accepts one pending connection from `server`. Over the listener's limit, the client gets
+  // 421 4.3.2 and is closed.
+  static void accept(uv_stream_t* server, ListenerShared& listener, InboundContext& context);
+
+  // Stop taking new transactions: idle sessions get 421 now, others after their message.
+  void begin_shutdown();
+  // The shutdown deadline passed: 421 and close whatever state the session is in.
+  void force_shutdown();
+
+  InboundConnection(ListenerShared& listener, InboundContext& context);
+  ~InboundConnection() override;
+
+ private:
+  void start(bool over_limit);
+  void pump();
+  void close();
+  void on_stored(queue::MessageId id, const queue::StoreResult& result);
+  void arm_timer();
+  void handle_closed();
+
+  static void on_timer(uv_timer_t* timer);
+
+  void stream_read(std::string_view bytes) override;
+  void stream_ended(std::string_view error) override;
+  void stream_closed() override;
+
+  void message_accepted(const queue::Envelope& envelope) override;
+  void message_rejected(std::string_view reason) override;
+
+  ListenerShared& listener_;
+  InboundContext& context_;
+  net::Stream* stream_ = nullptr;  // frees itself once closed
+  uv_timer_t timer_{};
+  std::unique_ptr<ServerSession> session_;
+  std::shared_ptr<InboundConnection> self_;  // keeps us alive until the stream and timer closed
+  int open_handles_ = 0;
+  bool closing_ = false;
+  bool counted_ = false;  // holds a slot of listener_.connections
+  std::uint64_t store_started_ns_ = 0;
+};
+
+}  // namespace relayq::mta

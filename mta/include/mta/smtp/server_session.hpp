@@ -1,0 +1,94 @@
+// The inbound SMTP dialogue as an I/O-free state machine: bytes in, replies and messages out.
+// The host (a socket, or a unit test) feeds received bytes and drains the outputs.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/ip_address.hpp"
+#include "policy/relay_rules.hpp"
+#include "queue/message.hpp"
+#include "queue/store.hpp"
+
+namespace relayq::mta {
+
+// What a session needs to know about its listener; shared by every session of that listener.
+struct ServerSessionConfig {
+  std::string hostname = "localhost";  // banner, EHLO reply, Received: by
+  std::string listener_name;           // the listener address, for metrics and the envelope
+  std::uint64_t max_message_size = 25ull << 20;
+  std::uint32_t max_recipients = 1000;
+  std::chrono::milliseconds command_timeout = std::chrono::minutes(5);
+  std::chrono::milliseconds data_timeout = std::chrono::minutes(3);
+  std::uint64_t min_data_rate = 500;  // bytes/s; 0 = off
+  std::shared_ptr<const policy::RelayRules> relay;
+  std::function<queue::MessageId()> next_id;  // the store's id source
+  // The host's wall clock (ms since the epoch): the Received date and the envelope's time.
+  std::function<std::int64_t()> wall_clock_ms;
+};
+
+struct PeerInfo {
+  policy::IpAddress address;
+  std::uint16_t port = 0;
+};
+
+// Told about outcomes a dashboard counts (metrics) without the session knowing about metrics.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  virtual void message_accepted(const queue::Envelope& envelope) = 0;
+  // reason: relay_denied, size, bad_data, line_too_long, too_many_recipients, storage, timeout
+  virtual void message_rejected(std::string_view reason) = 0;
+};
+
+enum class SessionState {
+  greeting,  // banner sent, waiting for HELO/EHLO
+  ready,     // greeted, no transaction
+  mail,      // MAIL accepted, collecting RCPT
+  data,      // reading DATA content
+  bdat,      // reading a BDAT chunk
+  storing,   // message handed to the store, waiting for message_stored()
+  closed,    // QUIT, timeout or fatal error: flush output and close
+};
+
+class ServerSession {
+ public:
+  ServerSession(std::shared_ptr<const ServerSessionConfig> config, PeerInfo peer,
+                SessionObserver* observer = nullptr);
+  ~ServerSession();
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  // Queues the 220 banner. `now_ms` is a monotonic clock, used for timeouts only.
+  void start(std::int64_t now_ms);
+  // Processes received bytes as far as possible. Stops early, keeping the rest buffered,
+  // when a complete message has been handed out through take_message().
+  void receive(std::string_view bytes, std::int64_t now_ms);
+  // The store's verdict on the message taken with take_message(); replies 250 or 4xx and
+  // goes on with any pipelined input that arrived meanwhile.
+  void message_stored(const queue::StoreResult& result, std::int64_t now_ms);
+  // deadline_ms() has passed: replies 421 and closes.
+  void timed_out(std::int64_t now_ms);
+  // The daemon is stopping: replies 421 4.3.2 (unless a store is in flight) and closes.
+  void shut_down();
+
+  // Outputs, drained by the host after every call above.
+  std::string take_output();
+  std::optional<queue::Message> take_message();
+  SessionState state() const;
+  bool closed() const { return state() == SessionState::closed; }
+  // Monotonic time by which more input must arrive (command and data timeouts, minimum data
+  // rate). Meaningless while storing or closed.
+  std::int64_t deadline_ms() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace relayq::mta

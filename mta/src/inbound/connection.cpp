@@ -1,0 +1,186 @@
+// One accepted SMTP connection: bytes from its stream into the session, replies back out,
+// complete messages to the store, and the session's deadline on a timer. Loop thread only.
+#include "mta/inbound/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "mta/common/log_format.hpp"
+#include "mta/net/tcp_stream.hpp"
+#include "policy/ip_address.hpp"
+
+namespace relayq::mta {
+
+namespace {
+
+bool accepts_shutdown_now(SessionState state) {
+  // A session between transactions (or before DATA) can be told 421 at once; one that is
+  // sending or storing a message finishes it first.
+  return state == SessionState::greeting || state == SessionState::ready ||
+         state == SessionState::mail;
+}
+
+}  // namespace
+
+InboundConnection::InboundConnection(ListenerShared& listener, InboundContext& context)
+    : listener_(listener), context_(context) {}
+
+InboundConnection::~InboundConnection() = default;
+
+void InboundConnection::accept(uv_stream_t* server, ListenerShared& listener,
+                               InboundContext& context) {
+  auto connection = std::make_shared<InboundConnection>(listener, context);
+  InboundConnection& c = *connection;
+  c.stream_ = net::TcpStream::accept(server, c);
+  if (c.stream_ == nullptr) return;
+  uv_timer_init(context.loop->loop(), &c.timer_);
+  c.timer_.data = &c;
+  c.open_handles_ = 2;
+  c.self_ = std::move(connection);
+  const std::uint32_t before = listener.connections.fetch_add(1, std::memory_order_relaxed);
+  c.counted_ = true;
+  c.start(before >= listener.max_connections);
+}
+
+void InboundConnection::start(bool over_limit) {
+  const auto session_config = listener_.session_config.load();
+  if (over_limit) {
+    stream_->write("421 4.3.2 " + session_config->hostname +
+                   " Too many connections, try again later\r\n");
+    close();
+    return;
+  }
+  PeerInfo info;
+  if (auto peer = stream_->peer()) {
+    if (auto address = policy::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&*peer)))
+      info.address = *address;
+    info.port =
+        ntohs(peer->ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&*peer)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&*peer)->sin_port);
+  }
+  session_ = std::make_unique<ServerSession>(session_config, info, this);
+  context_.connections.insert(this);
+  context_.metrics->inbound_connections().Increment();
+  session_->start(static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
+}
+
+void InboundConnection::begin_shutdown() {
+  pump();
+}
+
+void InboundConnection::force_shutdown() {
+  if (closing_ || !session_) return;
+  session_->shut_down();
+  pump();
+}
+
+// Moves whatever the session produced to where it goes: replies to the socket, a complete
+// message to the store, and a close or a new deadline.
+void InboundConnection::pump() {
+  if (closing_) return;
+  if (context_.shutting_down && accepts_shutdown_now(session_->state())) session_->shut_down();
+  std::string output = session_->take_output();
+  if (!output.empty()) stream_->write(std::move(output));
+  if (closing_) return;  // the write failed
+  if (auto message = session_->take_message()) {
+    store_started_ns_ = uv_hrtime();
+    stream_->stop_reading();
+    uv_timer_stop(&timer_);
+    net::LoopThread* loop = context_.loop;
+    const queue::MessageId id = message->envelope.id;
+    context_.store->submit(std::move(*message),
+                           [self = shared_from_this(), loop, id](const queue::StoreResult& result) {
+                             loop->post([self, id, result] { self->on_stored(id, result); });
+                           });
+    return;
+  }
+  if (session_->closed()) {
+    close();
+    return;
+  }
+  if (session_->state() != SessionState::storing) {
+    stream_->start_reading();
+    arm_timer();
+  }
+}
+
+void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult& result) {
+  const double seconds = static_cast<double>(uv_hrtime() - store_started_ns_) / 1e9;
+  context_.metrics->accept_duration().Observe(seconds);
+  if (result.ok()) {
+    if (context_.census) context_.census->messages.fetch_add(1, std::memory_order_relaxed);
+    if (context_.deliver) context_.deliver(id);
+  } else {
+    spdlog::error("event=store_failed id={} error={}", queue::format_id(id), quoted(result.detail));
+  }
+  if (closing_) return;  // the client left meanwhile; the message is stored all the same
+  session_->message_stored(result, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
+}
+
+void InboundConnection::arm_timer() {
+  const auto now = static_cast<std::int64_t>(uv_now(context_.loop->loop()));
+  const std::int64_t delay = std::max<std::int64_t>(0, session_->deadline_ms() - now);
+  uv_timer_start(&timer_, &InboundConnection::on_timer, static_cast<std::uint64_t>(delay), 0);
+}
+
+// Replies already written still go out, the session's last words included; the connection
+// counts as open until they have.
+void InboundConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  stream_->close_after_writes();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) {
+    static_cast<InboundConnection*>(handle->data)->handle_closed();
+  });
+}
+
+void InboundConnection::stream_read(std::string_view bytes) {
+  if (closing_) return;
+  session_->receive(bytes, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
+}
+
+// The client left or the socket failed: nothing more can be written.
+void InboundConnection::stream_ended(std::string_view) {
+  stream_->close();
+  close();
+}
+
+void InboundConnection::stream_closed() {
+  stream_ = nullptr;
+  if (session_) {
+    context_.connections.erase(this);
+    context_.metrics->inbound_connections().Decrement();
+  }
+  if (counted_) listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+  counted_ = false;
+  handle_closed();
+}
+
+void InboundConnection::on_timer(uv_timer_t* timer) {
+  auto* connection = static_cast<InboundConnection*>(timer->data);
+  if (connection->closing_) return;
+  connection->session_->timed_out(static_cast<std::int64_t>(uv_now(timer->loop)));
+  connection->pump();
+}
+
+void InboundConnection::handle_closed() {
+  if (--open_handles_ == 0) self_.reset();  // may delete the connection
+}
+
+void InboundConnection::message_accepted(const queue::Envelope& envelope) {
+  listener_.received->Increment();
+  spdlog::info("event=accepted id={} size={} from={} rcpts={} client={} listener={}",
+               queue::format_id(envelope.id), envelope.size, quoted(envelope.sender),
+               envelope.recipients.size(), envelope.client_address, listener_.name);
+}
+
+void InboundConnection::message_rejected(std::string_view reason) {
+  if (auto it = listener_.rejected.find(reason); it != listener_.rejected.end())
+    it->second->Increment();
+}
+
+}  // namespace relayq::mta

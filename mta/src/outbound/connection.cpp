@@ -1,0 +1,228 @@
+// One outbound SMTP connection: next hops tried in order, then transactions one after another.
+// Loop thread only.
+#include "mta/outbound/connection.hpp"
+
+#include <string_view>
+
+#include "mta/net/tcp_stream.hpp"
+
+namespace relayq::mta {
+
+OutboundConnection::OutboundConnection(uv_loop_t* loop, ConnectionEvents& events,
+                                       std::string destination, std::vector<dns::NextHop> hops,
+                                       std::shared_ptr<const ClientSessionConfig> session_config,
+                                       OutboundTimeouts timeouts)
+    : loop_(loop),
+      events_(events),
+      destination_(std::move(destination)),
+      hops_(std::move(hops)),
+      session_config_(std::move(session_config)),
+      timeouts_(timeouts) {}
+
+OutboundConnection::~OutboundConnection() = default;
+
+std::int64_t OutboundConnection::now_ms() const {
+  return static_cast<std::int64_t>(uv_now(loop_));
+}
+
+bool OutboundConnection::idle() const {
+  return ready_ && !closing_ && !job_ && session_ && session_->state() == ClientState::idle;
+}
+
+void OutboundConnection::start() {
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  open_handles_ = 1;
+  connect_next_hop();
+}
+
+std::string OutboundConnection::nexthop() const {
+  if (hop_ >= hops_.size()) return {};
+  const auto& hop = hops_[hop_];
+  const std::string ip = hop.address.v6 ? "IPv6:" + hop.address.ip : hop.address.ip;
+  return hop.host + "[" + ip + "]:" + std::to_string(hop.port);
+}
+
+const std::string& OutboundConnection::remote_host() const {
+  static const std::string none;
+  return hop_ < hops_.size() ? hops_[hop_].host : none;
+}
+
+void OutboundConnection::connect_next_hop() {
+  if (hop_ >= hops_.size()) {
+    events_.connection_failed(*this, last_failure_);
+    close();
+    return;
+  }
+  const auto& hop = hops_[hop_];
+  session_ = std::make_unique<ClientSession>(session_config_);
+  sockaddr_storage address{};
+  const int parsed =
+      hop.address.v6
+          ? uv_ip6_addr(hop.address.ip.c_str(), hop.port, reinterpret_cast<sockaddr_in6*>(&address))
+          : uv_ip4_addr(hop.address.ip.c_str(), hop.port, reinterpret_cast<sockaddr_in*>(&address));
+  if (parsed != 0) {
+    hop_failed({0, "bad address " + hop.address.ip});
+    return;
+  }
+  int rc = 0;
+  ++open_handles_;
+  connected_ = false;
+  stream_ = net::TcpStream::connect(loop_, reinterpret_cast<const sockaddr&>(address), *this, rc);
+  if (rc != 0) {
+    stream_ = nullptr;  // closing itself already
+    hop_failed({0, "connect to " + nexthop() + ": " + uv_strerror(rc)});
+    return;
+  }
+  arm_timer(timeouts_.connect_ms);
+}
+
+// This hop did not work out (no connection, or no greeting we could use): on to the next.
+void OutboundConnection::hop_failed(const SmtpReply& reason) {
+  last_failure_ = reason;
+  close_stream();
+  ++hop_;
+  connect_next_hop();
+}
+
+void OutboundConnection::close_stream() {
+  if (stream_ == nullptr) return;
+  stream_->close();  // stream_closed() follows
+  stream_ = nullptr;
+}
+
+void OutboundConnection::stream_connected(int status) {
+  if (status < 0) {
+    hop_failed({0, "connect to " + nexthop() + ": " + uv_strerror(status)});
+    return;
+  }
+  connected_ = true;
+  stream_->start_reading();
+  session_->connected(now_ms());
+  pump();
+}
+
+void OutboundConnection::stream_read(std::string_view bytes) {
+  session_->receive(bytes, now_ms());
+  pump();
+}
+
+// The session times the wait for a reply from when its command has left (RFC 5321 4.5.3.2).
+void OutboundConnection::stream_written() {
+  session_->output_written(now_ms());
+}
+
+void OutboundConnection::stream_ended(std::string_view error) {
+  session_->connection_lost(error.empty() ? "connection closed by " + nexthop()
+                                          : std::string(error));
+  pump();
+}
+
+void OutboundConnection::stream_closed() {
+  handle_closed();
+}
+
+void OutboundConnection::on_timer(uv_timer_t* timer) {
+  auto& self = *static_cast<OutboundConnection*>(timer->data);
+  if (self.stream_ != nullptr && !self.connected_) {
+    self.hop_failed({0, "connect to " + self.nexthop() + ": timed out"});
+    return;
+  }
+  if (self.idle_wait_ && self.idle()) {
+    self.quit();
+    return;
+  }
+  if (self.session_) self.session_->timed_out(self.now_ms());
+  self.pump();
+}
+
+// Moves what the session produced on: bytes to the socket, a result to the engine, a closed
+// session to the next hop (before it was ever ready) or to closing.
+void OutboundConnection::pump() {
+  if (closing_ || !session_) return;
+  std::string output = session_->take_output();
+  if (!output.empty()) write(std::move(output));
+  if (auto result = session_->take_result()) {
+    Job job = std::move(*job_);
+    job_.reset();
+    events_.transaction_done(*this, std::move(job), *result);
+    // The engine has given us the next job (send() pumped it) or set us idle; a session that
+    // closed meanwhile is dealt with below.
+    if (closing_ || !session_->closed()) return;
+  }
+  const ClientState state = session_->state();
+  if (state == ClientState::closed) {
+    if (!ready_) {
+      hop_failed(session_->setup_failure().value_or(SmtpReply{0, "connection closed"}));
+    } else {
+      close();
+    }
+    return;
+  }
+  if (state == ClientState::idle && !ready_) {
+    ready_ = true;
+    uv_timer_stop(&timer_);
+    events_.connection_ready(*this);
+    return;
+  }
+  if (state != ClientState::idle) {
+    arm_timer(session_->deadline_ms() - now_ms());
+  }
+}
+
+void OutboundConnection::send(Job job, OutboundMessage message) {
+  job_ = std::move(job);
+  idle_wait_ = false;
+  session_->send(std::move(message), now_ms());
+  pump();
+}
+
+void OutboundConnection::idle_until_closed() {
+  idle_wait_ = true;
+  arm_timer(timeouts_.idle_ms);
+}
+
+void OutboundConnection::quit() {
+  if (closing_) return;
+  if (session_ && session_->state() == ClientState::idle && stream_ != nullptr) {
+    idle_wait_ = false;
+    session_->quit(now_ms());
+    pump();
+    return;
+  }
+  close();
+}
+
+void OutboundConnection::shut_down() {
+  if (closing_) return;
+  if (session_ && session_->state() == ClientState::idle && stream_ != nullptr) {
+    session_->quit(now_ms());
+    write(session_->take_output());
+  }
+  close();
+}
+
+void OutboundConnection::arm_timer(std::int64_t delay_ms) {
+  uv_timer_start(&timer_, &on_timer,
+                 static_cast<std::uint64_t>(std::max<std::int64_t>(0, delay_ms)), 0);
+}
+
+void OutboundConnection::write(std::string data) {
+  if (stream_ != nullptr) stream_->write(std::move(data));
+}
+
+void OutboundConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  uv_timer_stop(&timer_);
+  close_stream();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* handle) {
+    static_cast<OutboundConnection*>(handle->data)->handle_closed();
+  });
+}
+
+void OutboundConnection::handle_closed() {
+  if (--open_handles_ == 0) events_.connection_closed(*this);  // may destroy this connection
+}
+
+}  // namespace relayq::mta
