@@ -47,23 +47,22 @@ Answer failure(const Lookup& lookup) {
 
 // One family's addresses, appended to `addresses`; the Lookup's status, or the parse failure.
 AddressAnswer parse_family(const Question& question, const Lookup& lookup,
-                           std::vector<Address>& addresses) {
+                           std::vector<IpAddress>& addresses) {
   if (lookup.status != Status::ok) return failure<AddressAnswer>(lookup);
   const bool v6 = question.type == RecordType::aaaa;
   // Never more addresses than answer records; c-ares fills at most as many as we give room for.
   int count = static_cast<int>(answer_count(lookup.packet));
-  char text[INET6_ADDRSTRLEN];
   int status;
   if (v6) {
     std::vector<ares_addr6ttl> found(count);
     status = ares_parse_aaaa_reply(data(lookup), size(lookup), nullptr, found.data(), &count);
     for (int i = 0; status == ARES_SUCCESS && i < count; ++i)
-      addresses.push_back({inet_ntop(AF_INET6, &found[i].ip6addr, text, sizeof text), true});
+      addresses.push_back(IpAddress::from_bytes(true, &found[i].ip6addr));
   } else {
     std::vector<ares_addrttl> found(count);
     status = ares_parse_a_reply(data(lookup), size(lookup), nullptr, found.data(), &count);
     for (int i = 0; status == ARES_SUCCESS && i < count; ++i)
-      addresses.push_back({inet_ntop(AF_INET, &found[i].ipaddr, text, sizeof text), false});
+      addresses.push_back(IpAddress::from_bytes(false, &found[i].ipaddr));
   }
   if (status != ARES_SUCCESS) return parse_failure<AddressAnswer>(question, status);
   if (count == 0) return parse_failure<AddressAnswer>(question, ARES_ENODATA);

@@ -2,6 +2,8 @@
 // names for PTR lookups (RFC 1035 section 3.5, RFC 3596 section 2.5).
 #include "names.hpp"
 
+#include "dns/domain_name.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -11,21 +13,7 @@ namespace relayq::dns {
 
 std::string normalize_name(std::string_view name) {
   if (name.ends_with('.')) name.remove_suffix(1);
-  std::string normalized(name);
-  std::transform(normalized.begin(), normalized.end(), normalized.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return normalized;
-}
-
-std::optional<IpAddress> parse_ip(std::string_view text) {
-  const std::string copy(text);  // inet_pton needs a terminated string
-  IpAddress address;
-  address.v6 = copy.find(':') != std::string::npos;
-  const int family = address.v6 ? AF_INET6 : AF_INET;
-  if (inet_pton(family, copy.c_str(), address.bytes.data()) != 1) return std::nullopt;
-  char buffer[INET6_ADDRSTRLEN];
-  address.text = inet_ntop(family, address.bytes.data(), buffer, sizeof buffer);
-  return address;
+  return lower_case(name);
 }
 
 std::optional<IpAddress> parse_address_literal(std::string_view text) {
@@ -34,7 +22,7 @@ std::optional<IpAddress> parse_address_literal(std::string_view text) {
   constexpr std::string_view tag = "ipv6:";
   const bool tagged = text.size() > tag.size() && normalize_name(text.substr(0, tag.size())) == tag;
   if (tagged) text.remove_prefix(tag.size());
-  auto address = parse_ip(text);
+  auto address = IpAddress::parse(text);
   if (address && tagged && !address->v6) return std::nullopt;
   return address;
 }
@@ -53,10 +41,6 @@ std::string reverse_name(const IpAddress& address) {
   }
   for (int i = 3; i >= 0; --i) name += std::to_string(address.bytes[i]) + '.';
   return name + "in-addr.arpa";
-}
-
-Address to_address(const IpAddress& address) {
-  return Address{address.text, address.v6};
 }
 
 }  // namespace relayq::dns

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "dns/ip_address.hpp"
 #include "dns/resolver.hpp"
 
 namespace relayq::dns {
@@ -13,21 +14,10 @@ namespace relayq::dns {
 // Lower-case (ASCII), without the trailing dot; "." becomes "".
 std::string normalize_name(std::string_view name);
 
-struct IpAddress {
-  bool v6 = false;
-  std::array<unsigned char, 16> bytes{};  // network order; the first 4 for IPv4
-  std::string text;                       // canonical numeric text
-};
-
-// A numeric IPv4 or IPv6 address, nothing else.
-std::optional<IpAddress> parse_ip(std::string_view text);
-
 // An RFC 5321 address literal: "[192.0.2.1]", "[IPv6:2001:db8::1]" (the tag is optional here).
 std::optional<IpAddress> parse_address_literal(std::string_view text);
 
 // "1.2.0.192.in-addr.arpa" or the nibble form under ip6.arpa.
 std::string reverse_name(const IpAddress& address);
-
-Address to_address(const IpAddress& address);
 
 }  // namespace relayq::dns

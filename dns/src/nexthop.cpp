@@ -28,7 +28,7 @@ NextHopResult deferred(const std::string& error) {
 NextHopResult literal_hop(const IpAddress& address, std::uint16_t port) {
   NextHopResult result;
   result.status = NextHopStatus::ok;
-  result.hops.push_back({address.text, to_address(address), port, 0});
+  result.hops.push_back({address.to_string(), address, port, 0});
   return result;
 }
 
@@ -163,7 +163,7 @@ void resolve_domain(Resolver& resolver, const std::string& domain, std::uint16_t
 
 void resolve_host(Resolver& resolver, const std::string& host, std::uint16_t port,
                   std::function<void(NextHopResult)> done) {
-  const auto address = host.starts_with('[') ? parse_address_literal(host) : parse_ip(host);
+  const auto address = host.starts_with('[') ? parse_address_literal(host) : IpAddress::parse(host);
   if (address) return done(literal_hop(*address, port));
   if (host.starts_with('['))
     return done(failed(NextHopStatus::bounce, "5.4.4", "invalid address literal: " + host));

@@ -128,7 +128,7 @@ void Resolver::txt(const std::string& name, std::function<void(const TextAnswer&
 }
 
 void Resolver::ptr(const std::string& ip, std::function<void(const NameAnswer&)> done) {
-  const auto address = parse_ip(ip);
+  const auto address = IpAddress::parse(ip);
   if (!address) {
     NameAnswer answer;
     answer.status = Status::nxdomain;

@@ -32,19 +32,20 @@ Family<Histogram>::Factory histogram_with(Histogram::BucketBoundaries bounds) {
   return [bounds] { return std::make_unique<Histogram>(bounds); };
 }
 
-constexpr std::array<std::string_view, 4> kReplyClasses = {"2xx", "4xx", "5xx", "error"};
-
 // The results RFC 8601 defines for each check (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is
 // our rdns), present at zero from the start so that dashboards see every outcome.
 struct PolicyResults {
-  std::string_view check;
-  std::vector<std::string_view> results;
+  PolicyCheck check;
+  std::vector<PolicyResult> results;
 };
 const std::vector<PolicyResults>& known_policy_results() {
+  using R = PolicyResult;
   static const std::vector<PolicyResults> known = {
-      {"spf", {"none", "pass", "fail", "softfail", "policy", "neutral", "temperror", "permerror"}},
-      {"dkim", {"none", "pass", "fail", "policy", "neutral", "temperror", "permerror"}},
-      {"rdns", {"pass", "fail", "temperror", "permerror"}},
+      {PolicyCheck::spf,
+       {R::none, R::pass, R::fail, R::softfail, R::policy, R::neutral, R::temperror, R::permerror}},
+      {PolicyCheck::dkim,
+       {R::none, R::pass, R::fail, R::policy, R::neutral, R::temperror, R::permerror}},
+      {PolicyCheck::rdns, {R::pass, R::fail, R::temperror, R::permerror}},
   };
   return known;
 }
@@ -103,16 +104,18 @@ Metrics::Metrics() {
                               "Policy check outcomes, by check (spf, dkim, rdns) and result.",
                               std::vector<std::string>{"check", "result"});
   for (const auto& [check, results] : known_policy_results()) {
-    for (const std::string_view result : results) {
+    for (const PolicyResult result : results) {
       known_policy_results_.push_back(
-          {check, result, &policy_family_->with({std::string(check), std::string(result)})});
+          {check, result,
+           &policy_family_->with({std::string(label(check)), std::string(label(result))})});
     }
   }
   auto& replies = r.add<Family<Counter>>("relayq_outbound_replies_total",
                                          "Replies from next hops by class (2xx, 4xx, 5xx, error).",
                                          std::vector<std::string>{"class"});
-  for (std::size_t i = 0; i < kReplyClasses.size(); ++i)
-    outbound_replies_[i] = &replies.with({std::string(kReplyClasses[i])});
+  for (const ReplyClass reply_class : kReplyClasses)
+    outbound_replies_[static_cast<std::size_t>(reply_class)] =
+        &replies.with({std::string(label(reply_class))});
   store_ = &r.add<detail::StoreCollector>();
   r.add<detail::ProcessCollector>();
   registry_ = std::move(registry);
@@ -124,11 +127,11 @@ Counter& Metrics::messages_received(const std::string& listener) {
   return received_family_->with({listener});
 }
 
-Counter& Metrics::messages_rejected(const std::string& listener, const std::string& reason) {
-  return rejected_family_->with({listener, reason});
+Counter& Metrics::messages_rejected(const std::string& listener, RejectReason reason) {
+  return rejected_family_->with({listener, std::string(label(reason))});
 }
 
-Gauge& Metrics::queue_messages(std::string_view state) {
+Gauge& Metrics::queue_messages(QueueState state) {
   return queue_->messages(state);
 }
 
@@ -136,19 +139,16 @@ Gauge& Metrics::queue_oldest_message_age() {
   return queue_->oldest_message_age();
 }
 
-Counter& Metrics::policy_result(std::string_view check, std::string_view result) {
+Counter& Metrics::policy_result(PolicyCheck check, PolicyResult result) {
   for (const KnownSeries& known : known_policy_results_) {
     if (known.check == check && known.result == result) return *known.counter;
   }
-  return policy_family_->with({std::string(check), std::string(result)});
+  // A result RFC 8601 does not define for this check (rdns "none", say): made on first use.
+  return policy_family_->with({std::string(label(check)), std::string(label(result))});
 }
 
-Counter& Metrics::outbound_replies(std::string_view reply_class) {
-  for (std::size_t i = 0; i < kReplyClasses.size(); ++i) {
-    if (kReplyClasses[i] == reply_class) return *outbound_replies_[i];
-  }
-  throw std::invalid_argument("relayq_outbound_replies_total: unknown class " +
-                              std::string(reply_class));
+Counter& Metrics::outbound_replies(ReplyClass reply_class) {
+  return *outbound_replies_[static_cast<std::size_t>(reply_class)];
 }
 
 void Metrics::set_queue_gauges_source(std::function<QueueGauges()> source) {

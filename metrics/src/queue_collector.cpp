@@ -1,7 +1,6 @@
 // Declarations of the contract's queue gauges, and their refresh from the daemon's source.
 #include "queue_collector.hpp"
 
-#include <stdexcept>
 #include <string>
 
 namespace relayq::metrics::detail {
@@ -13,16 +12,21 @@ QueueCollector::QueueCollector()
                        {"state"}),
       oldest_age_family_("relayq_queue_oldest_message_age_seconds",
                          "Age of the oldest message in the queue; 0 when the queue is empty.", {}),
-      ready_(&messages_family_.with({"ready"})),
-      scheduled_(&messages_family_.with({"scheduled"})),
-      held_(&messages_family_.with({"held"})),
+      ready_(&messages_family_.with({std::string(label(QueueState::ready))})),
+      scheduled_(&messages_family_.with({std::string(label(QueueState::scheduled))})),
+      held_(&messages_family_.with({std::string(label(QueueState::held))})),
       oldest_age_(&oldest_age_family_.with({})) {}
 
-Gauge& QueueCollector::messages(std::string_view state) {
-  if (state == "ready") return *ready_;
-  if (state == "scheduled") return *scheduled_;
-  if (state == "held") return *held_;
-  throw std::invalid_argument("relayq_queue_messages: unknown state " + std::string(state));
+Gauge& QueueCollector::messages(QueueState state) {
+  switch (state) {
+    case QueueState::ready:
+      return *ready_;
+    case QueueState::scheduled:
+      return *scheduled_;
+    case QueueState::held:
+      break;
+  }
+  return *held_;
 }
 
 void QueueCollector::collect(std::vector<prometheus::MetricFamily>& out) const {

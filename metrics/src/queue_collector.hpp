@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "family.hpp"
+#include "metrics/labels.hpp"
 #include "metrics/sources.hpp"
 #include "source.hpp"
 
@@ -14,8 +15,8 @@ class QueueCollector final : public Collector {
  public:
   QueueCollector();
 
-  // state: ready | scheduled | held; anything else throws std::invalid_argument. Lock-free.
-  Gauge& messages(std::string_view state);
+  // Lock-free.
+  Gauge& messages(QueueState state);
   Gauge& oldest_message_age() { return *oldest_age_; }
   // While a source is set, each scrape sets the gauges from it first, so its values win over
   // any Set() made in between.

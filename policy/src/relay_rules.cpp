@@ -4,24 +4,14 @@
 #include <algorithm>
 #include <utility>
 
+#include "dns/domain_name.hpp"
+
 namespace relayq::policy {
-
-namespace {
-
-// ASCII only: domains reach us in their A-label (punycode) form.
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-  return result;
-}
-
-}  // namespace
 
 RelayRules::RelayRules(std::vector<Cidr> networks, std::vector<std::string> domains)
     : networks_(std::move(networks)) {
   domains_.reserve(domains.size());
-  for (const auto& domain : domains) domains_.push_back(lower(domain));
+  for (const auto& domain : domains) domains_.push_back(dns::lower_case(domain));
 }
 
 bool RelayRules::may_send(const IpAddress& client, bool authenticated,
@@ -35,7 +25,7 @@ bool RelayRules::is_trusted_network(const IpAddress& client) const {
 }
 
 bool RelayRules::is_accepted_domain(std::string_view domain) const {
-  return std::find(domains_.begin(), domains_.end(), lower(domain)) != domains_.end();
+  return std::find(domains_.begin(), domains_.end(), dns::lower_case(domain)) != domains_.end();
 }
 
 }  // namespace relayq::policy

@@ -5,17 +5,12 @@
 #include <cmath>
 #include <utility>
 
+#include "dns/domain_name.hpp"
+
 namespace relayq::queue {
 namespace {
 
 constexpr Millis kMinimumDelay = std::chrono::seconds(1);
-
-std::string lower_case(std::string_view text) {
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-  return lower;
-}
 
 }  // namespace
 
@@ -39,12 +34,12 @@ Millis retry_delay(const RetryPolicy& policy, std::uint32_t failures, double uni
 RetryPolicies::RetryPolicies(RetryPolicy default_policy,
                              std::map<std::string, RetryPolicy> per_domain)
     : default_(std::move(default_policy)) {
-  for (auto& [domain, policy] : per_domain) per_domain_.emplace(lower_case(domain), policy);
+  for (auto& [domain, policy] : per_domain) per_domain_.emplace(dns::lower_case(domain), policy);
 }
 
 const RetryPolicy& RetryPolicies::for_domain(std::string_view domain) const {
   // Recipient domains keep the case the client typed; the config's keys are lower-case.
-  const auto it = per_domain_.find(lower_case(domain));
+  const auto it = per_domain_.find(dns::lower_case(domain));
   return it == per_domain_.end() ? default_ : it->second;
 }
 

@@ -14,7 +14,7 @@ namespace relayq::dns {
 
 struct NextHop {
   std::string host;  // MX host (or the domain itself for the implicit MX / a route's host)
-  Address address;
+  IpAddress address;
   std::uint16_t port = 25;
   std::uint16_t preference = 0;
 };

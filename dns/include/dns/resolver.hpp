@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dns/ip_address.hpp"
+
 namespace relayq::dns {
 
 // The outcome classes that decide a message's fate: nxdomain and nodata are permanent facts
@@ -32,14 +34,9 @@ struct MxAnswer {
   std::string error;              // for logs and bounce texts when status != ok
 };
 
-struct Address {
-  std::string ip;  // numeric text, "192.0.2.1" or "2001:db8::1"
-  bool v6 = false;
-};
-
 struct AddressAnswer {
   Status status = Status::temporary;
-  std::vector<Address> addresses;  // AAAA first, then A (RFC 6724 prefers IPv6)
+  std::vector<IpAddress> addresses;  // AAAA first, then A (RFC 6724 prefers IPv6)
   std::string error;
 };
 

@@ -16,6 +16,7 @@
 #include "metrics/counter.hpp"
 #include "metrics/gauge.hpp"
 #include "metrics/histogram.hpp"
+#include "metrics/labels.hpp"
 #include "metrics/sources.hpp"
 
 namespace relayq::metrics {
@@ -45,24 +46,22 @@ class Metrics {
   // Locks. Listeners are registered at start so that their counters exist at zero before the
   // first message; each (listener, reason) likewise.
   Counter& messages_received(const std::string& listener);
-  Counter& messages_rejected(const std::string& listener, const std::string& reason);
+  Counter& messages_rejected(const std::string& listener, RejectReason reason);
 
   Counter& recipients_delivered() { return *recipients_delivered_; }
   Counter& recipients_deferred() { return *recipients_deferred_; }
   Counter& recipients_bounced() { return *recipients_bounced_; }
-  // state: ready | scheduled | held, else std::invalid_argument.
-  Gauge& queue_messages(std::string_view state);
+  Gauge& queue_messages(QueueState state);
   Gauge& queue_oldest_message_age();
   Histogram& accept_duration() { return *accept_duration_; }
   Histogram& delivery_duration() { return *delivery_duration_; }
   Histogram& time_in_queue() { return *time_in_queue_; }
   UpDownGauge& inbound_connections() { return *inbound_connections_; }
   UpDownGauge& outbound_connections() { return *outbound_connections_; }
-  // Lock-free for the RFC 8601 results that exist at zero from the start (see metrics.cpp);
-  // any other result is created under the lock on first use.
-  Counter& policy_result(std::string_view check, std::string_view result);
-  // reply_class: 2xx | 4xx | 5xx | error, else std::invalid_argument.
-  Counter& outbound_replies(std::string_view reply_class);
+  // Lock-free for the results RFC 8601 defines for the check, which exist at zero from the
+  // start (see metrics.cpp); any other pair is made under the lock on first use.
+  Counter& policy_result(PolicyCheck check, PolicyResult result);
+  Counter& outbound_replies(ReplyClass reply_class);
 
   // Scrape-time sources, called on the exposer's thread at every scrape; they must be
   // thread-safe and should not throw (a throwing source hides its series for that scrape).
@@ -75,8 +74,8 @@ class Metrics {
 
  private:
   struct KnownSeries {
-    std::string_view check;
-    std::string_view result;
+    PolicyCheck check;
+    PolicyResult result;
     Counter* counter;
   };
 

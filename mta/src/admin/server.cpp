@@ -3,19 +3,16 @@
 #include "mta/admin/server.hpp"
 
 #include <httplib.h>
-#include <sys/socket.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstring>
 #include <future>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
 
-#include "mta/admin/json.hpp"
 #include "admin/stats.hpp"
-#include "mta/config/config.hpp"
+#include "metrics/http_server.hpp"
+#include "mta/admin/json.hpp"
 #include "queue/clock.hpp"
 
 namespace relayq::mta {
@@ -48,21 +45,6 @@ bool same_secret(std::string_view given, std::string_view expected) {
     difference |= static_cast<unsigned char>(given[i] ^ expected[i]);
   }
   return difference == 0;
-}
-
-// Only SO_REUSEADDR: httplib's default adds SO_REUSEPORT, with which a second relayq on the
-// same admin port would share it silently instead of failing to start.
-void set_socket_options(socket_t sock) {
-  int yes = 1;
-  setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-}
-
-// parse_host_port() refuses port 0, which asks here for any free port (tests use it).
-HostPort listen_address(const std::string& listen) {
-  if (!listen.ends_with(":0")) return parse_host_port(listen);
-  auto address = parse_host_port(listen.substr(0, listen.size() - 1) + "1");
-  address.port = 0;
-  return address;
 }
 
 struct Change {
@@ -100,11 +82,9 @@ struct AdminServer::Impl {
   QueueAdmin& admin;
   const std::string token;
   const std::chrono::milliseconds change_timeout;
-  httplib::Server server;
-  std::thread thread;
   std::atomic<bool> stopping{false};
-  std::atomic<bool> accept_loop_ended{false};
-  int port = 0;
+  metrics::HttpServer http{"admin API"};
+  httplib::Server& server = http.server();
 };
 
 bool AdminServer::Impl::authorized(const Request& req) const {
@@ -267,46 +247,21 @@ void AdminServer::Impl::add_routes() {
 AdminServer::AdminServer(const std::string& listen, std::string token, QueueAdmin& admin,
                          std::chrono::milliseconds change_timeout)
     : impl_(std::make_unique<Impl>(admin, std::move(token), change_timeout)) {
-  HostPort address;
-  try {
-    address = listen_address(listen);
-  } catch (const std::invalid_argument& error) {
-    throw std::runtime_error("admin API: cannot listen on " + listen + ": " + error.what());
-  }
   auto& server = impl_->server;
-  server.set_socket_options(set_socket_options);
   // Requests carry no bodies; a slow reader of a long listing gets a minute per write.
   server.set_payload_max_length(64 * 1024);
   server.set_read_timeout(std::chrono::seconds(10));
   server.set_write_timeout(std::chrono::seconds(60));
-  // An idle kept-alive connection holds a worker, and so delays shutdown, this long.
-  server.set_keep_alive_timeout(2);
   impl_->add_routes();
-  impl_->port = address.port == 0
-                    ? server.bind_to_any_port(address.host)
-                    : (server.bind_to_port(address.host, address.port) ? address.port : -1);
-  if (impl_->port <= 0) {
-    throw std::runtime_error("admin API: cannot listen on " + listen + ": " + std::strerror(errno));
-  }
-  impl_->thread = std::thread([impl = impl_.get()] {
-    impl->server.listen_after_bind();
-    impl->accept_loop_ended = true;
-  });
-  // httplib's stop() does nothing until the accept loop runs; wait for it so that the
-  // destructor cannot miss it.
-  while (!server.is_running() && !impl_->accept_loop_ended) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  impl_->http.start(listen);
 }
 
 AdminServer::~AdminServer() {
-  impl_->stopping = true;
-  impl_->server.stop();
-  impl_->thread.join();
+  impl_->stopping = true;  // waiting changes are answered 503 while httplib stops
 }
 
 std::uint16_t AdminServer::port() const {
-  return static_cast<std::uint16_t>(impl_->port);
+  return impl_->http.port();
 }
 
 }  // namespace relayq::mta

@@ -4,20 +4,9 @@
 #include <algorithm>
 #include <vector>
 
+#include "dns/domain_name.hpp"
+
 namespace relayq::mta {
-
-namespace {
-
-// The part after the last '@', lower-cased; domains are case-insensitive.
-std::string domain_of(const std::string& address) {
-  const auto at = address.rfind('@');
-  std::string domain = at == std::string::npos ? std::string() : address.substr(at + 1);
-  std::transform(domain.begin(), domain.end(), domain.begin(),
-                 [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-  return domain;
-}
-
-}  // namespace
 
 void QueueStats::add(const queue::Envelope& envelope) {
   ++messages_;
@@ -39,7 +28,7 @@ void QueueStats::add(const queue::Envelope& envelope) {
     }
     ++pending_;
     due_now = due_now || due_ms(envelope, recipient) <= now_ms_;
-    auto domain = domain_of(recipient.address);
+    auto domain = dns::domain_of_mailbox(recipient.address);
     ++domains_[domain].recipients;
     if (std::find(message_domains.begin(), message_domains.end(), domain) ==
         message_domains.end()) {

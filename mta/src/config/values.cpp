@@ -6,8 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "dns/ip_address.hpp"
 #include "mta/config/config.hpp"
-#include "policy/ip_address.hpp"
 
 namespace relayq::mta {
 
@@ -125,7 +125,7 @@ HostPort parse_host_port(std::string_view text) {
       throw std::invalid_argument("not an address: " + quoted(text) + expected);
     }
     result.host = text.substr(1, close - 1);
-    const auto address = policy::IpAddress::parse(result.host);
+    const auto address = dns::IpAddress::parse(result.host);
     if (!address || !address->v6) {
       throw std::invalid_argument("not an IPv6 address: " + quoted(result.host));
     }
@@ -146,7 +146,7 @@ HostPort parse_host_port(std::string_view text) {
     // All digits and dots must be a real IPv4 address: "10.0.0.300" is a typo, not a name.
     const bool numeric = std::all_of(result.host.begin(), result.host.end(),
                                      [](char c) { return is_digit(c) || c == '.'; });
-    if (!name_chars || (numeric && !policy::IpAddress::parse(result.host))) {
+    if (!name_chars || (numeric && !dns::IpAddress::parse(result.host))) {
       throw std::invalid_argument("not a host name or IP address: " + quoted(result.host));
     }
     port = text.substr(colon + 1);

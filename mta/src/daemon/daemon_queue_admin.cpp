@@ -18,19 +18,19 @@ std::optional<queue::Envelope> DaemonQueueAdmin::envelope(queue::MessageId id) {
 }
 
 void DaemonQueueAdmin::hold(queue::MessageId id, Done done) {
-  dispatch_(id, OutboundEngine::AdminAction::hold, std::move(done));
+  dispatch_(id, DeliveryEngine::AdminAction::hold, std::move(done));
 }
 
 void DaemonQueueAdmin::release(queue::MessageId id, Done done) {
-  dispatch_(id, OutboundEngine::AdminAction::release, std::move(done));
+  dispatch_(id, DeliveryEngine::AdminAction::release, std::move(done));
 }
 
 void DaemonQueueAdmin::remove(queue::MessageId id, Done done) {
-  dispatch_(id, OutboundEngine::AdminAction::remove, std::move(done));
+  dispatch_(id, DeliveryEngine::AdminAction::remove, std::move(done));
 }
 
 void DaemonQueueAdmin::retry(queue::MessageId id, Done done) {
-  dispatch_(id, OutboundEngine::AdminAction::retry, std::move(done));
+  dispatch_(id, DeliveryEngine::AdminAction::retry, std::move(done));
 }
 
 void DaemonQueueAdmin::retry_all(std::function<void(std::size_t)> done) {
@@ -66,7 +66,7 @@ void DaemonQueueAdmin::run_retries() {
       if (retries->waiting.empty()) retries->waiting.shrink_to_fit();
       ++retries->in_flight;
     }
-    dispatch_(id, OutboundEngine::AdminAction::retry, [retries](const AdminResult&) {
+    dispatch_(id, DeliveryEngine::AdminAction::retry, [retries](const AdminResult&) {
       std::lock_guard lock(retries->mutex);
       --retries->in_flight;
       retries->wake.notify_one();

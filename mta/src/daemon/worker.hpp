@@ -7,16 +7,16 @@
 #include <memory>
 #include <vector>
 
+#include "mta/delivery/engine.hpp"
 #include "mta/inbound/listeners.hpp"
 #include "mta/net/loop_thread.hpp"
-#include "mta/delivery/engine.hpp"
 
 namespace relayq::mta {
 
 struct Worker {
   net::LoopThread thread;
   InboundLoop inbound;
-  std::unique_ptr<OutboundEngine> engine;
+  std::unique_ptr<DeliveryEngine> engine;
 };
 
 }  // namespace relayq::mta

@@ -40,14 +40,6 @@ std::string enhanced_status(const SmtpReply& reply) {
   return "2.0.0";
 }
 
-std::string recipient_domain(const std::string& address) {
-  const auto at = address.rfind('@');
-  std::string domain = at == std::string::npos ? std::string() : address.substr(at + 1);
-  std::transform(domain.begin(), domain.end(), domain.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return domain;
-}
-
 Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
                  const queue::RetryPolicy& policy, std::int64_t received_ms,
                  const AttemptContext& context) {

@@ -6,9 +6,10 @@
 
 #include <algorithm>
 
+#include "dns/ip_address.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/net/tcp_stream.hpp"
-#include "policy/ip_address.hpp"
+#include "mta/smtp/replies.hpp"
 
 namespace relayq::mta {
 
@@ -46,19 +47,19 @@ void InboundConnection::accept(uv_stream_t* server, ListenerShared& listener,
 void InboundConnection::start(bool over_limit) {
   const auto session_config = listener_.session_config.load();
   if (over_limit) {
-    stream_->write("421 4.3.2 " + session_config->hostname +
-                   " Too many connections, try again later\r\n");
+    stream_->write(format_reply(Reply::too_many_connections, session_config->hostname) + "\r\n");
     close();
     return;
   }
   PeerInfo info;
   if (auto peer = stream_->peer()) {
-    if (auto address = policy::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&*peer)))
+    if (auto address = dns::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&*peer)))
       info.address = *address;
     info.port =
         ntohs(peer->ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&*peer)->sin6_port
                                           : reinterpret_cast<sockaddr_in*>(&*peer)->sin_port);
   }
+  peer_port_ = info.port;
   session_ = std::make_unique<ServerSession>(session_config, info, this);
   context_.connections.insert(this);
   context_.metrics->inbound_connections().Increment();
@@ -178,9 +179,15 @@ void InboundConnection::message_accepted(const queue::Envelope& envelope) {
                envelope.recipients.size(), envelope.client_address, listener_.name);
 }
 
-void InboundConnection::message_rejected(std::string_view reason) {
-  if (auto it = listener_.rejected.find(reason); it != listener_.rejected.end())
-    it->second->Increment();
+void InboundConnection::message_rejected(metrics::RejectReason reason) {
+  listener_.rejected[static_cast<std::size_t>(reason)]->Increment();
+}
+
+// The session's path, at log level debug: "why was this client cut off" answered from logs.
+void InboundConnection::state_changed(SessionState from, SessionState to) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  spdlog::debug("event=session_state listener={} client_port={} from={} to={}", listener_.name,
+                peer_port_, to_string(from), to_string(to));
 }
 
 }  // namespace relayq::mta

@@ -12,11 +12,6 @@ namespace relayq::mta {
 
 namespace {
 
-// Every reason a transaction can be refused, so that each series exists at zero.
-constexpr const char* kRejectReasons[] = {
-    "relay_denied",        "size",    "bad_data", "line_too_long",
-    "too_many_recipients", "storage", "timeout"};
-
 void on_connection(uv_stream_t* stream, int status) {
   if (status < 0) return;
   auto* socket = static_cast<ListenSocket*>(stream->data);
@@ -40,8 +35,9 @@ void Listeners::open(const ListenerConfig& listener,
   shared->max_connections = listener.max_connections;
   shared->session_config = std::move(session);
   shared->received = &metrics_.messages_received(listener.address);
-  for (const char* reason : kRejectReasons)
-    shared->rejected.emplace(reason, &metrics_.messages_rejected(listener.address, reason));
+  for (const metrics::RejectReason reason : metrics::kRejectReasons)
+    shared->rejected[static_cast<std::size_t>(reason)] =
+        &metrics_.messages_rejected(listener.address, reason);
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     InboundLoop* loop = loops_[i];
     auto socket = std::make_unique<ListenSocket>();

@@ -4,6 +4,8 @@
 
 #include <string_view>
 
+#include <spdlog/spdlog.h>
+
 #include "mta/net/tcp_stream.hpp"
 
 namespace relayq::mta {
@@ -39,7 +41,7 @@ void OutboundConnection::start() {
 std::string OutboundConnection::nexthop() const {
   if (hop_ >= hops_.size()) return {};
   const auto& hop = hops_[hop_];
-  const std::string ip = hop.address.v6 ? "IPv6:" + hop.address.ip : hop.address.ip;
+  const std::string ip = (hop.address.v6 ? "IPv6:" : "") + hop.address.to_string();
   return hop.host + "[" + ip + "]:" + std::to_string(hop.port);
 }
 
@@ -56,15 +58,13 @@ void OutboundConnection::connect_next_hop() {
   }
   const auto& hop = hops_[hop_];
   session_ = std::make_unique<ClientSession>(session_config_);
-  sockaddr_storage address{};
-  const int parsed =
-      hop.address.v6
-          ? uv_ip6_addr(hop.address.ip.c_str(), hop.port, reinterpret_cast<sockaddr_in6*>(&address))
-          : uv_ip4_addr(hop.address.ip.c_str(), hop.port, reinterpret_cast<sockaddr_in*>(&address));
-  if (parsed != 0) {
-    hop_failed({0, "bad address " + hop.address.ip});
-    return;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    session_->set_trace([this](ClientState from, ClientState to) {
+      spdlog::debug("event=client_state destination={} nexthop={} from={} to={}", destination_,
+                    nexthop(), to_string(from), to_string(to));
+    });
   }
+  const sockaddr_storage address = hop.address.to_sockaddr(hop.port);
   int rc = 0;
   ++open_handles_;
   connected_ = false;

@@ -9,6 +9,7 @@
 
 #include "mta/smtp/dot_stuffer.hpp"
 #include "mta/smtp/ehlo_keywords.hpp"
+#include "mta/smtp/replies.hpp"
 #include "mta/smtp/reply_parser.hpp"
 
 namespace relayq::mta {
@@ -18,8 +19,10 @@ namespace {
 // What a reply answers; Impl::kSteps holds one row per value, in this order.
 enum class Step : std::uint8_t { greeting, ehlo, helo, rset, mail, rcpt, data, data_end, quit };
 
-constexpr std::string_view kSizeRefusal = "552 5.3.4 Message size exceeds remote limit";
-constexpr std::string_view kUtf8Refusal = "553 5.6.7 Remote server does not support SMTPUTF8";
+// A refusal made up here, standing for the next hop's: it bounces like the server's would.
+SmtpReply local_refusal(Reply reply) {
+  return {reply_row(reply).code, format_reply(reply)};
+}
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
@@ -104,6 +107,7 @@ struct ClientSession::Impl {
   std::size_t unwritten_outputs = 0;  // taken by the host, output_written() not yet called
   std::optional<TransactionResult> result;
   std::int64_t now_ms = 0;
+  StateTrace trace;
 };
 
 // Indexed by Step.
@@ -243,9 +247,9 @@ void ClientSession::Impl::on_quit(SmtpReply) {
 void ClientSession::Impl::start(OutboundMessage message) {
   const std::size_t size = message.body ? message.body->size() : 0;
   if (extensions.size_limit && size > *extensions.size_limit)
-    return refuse_all(message, {552, std::string(kSizeRefusal)});
+    return refuse_all(message, local_refusal(Reply::remote_size_limit));
   if (message.smtputf8 && !extensions.smtputf8)
-    return refuse_all(message, {553, std::string(kUtf8Refusal)});
+    return refuse_all(message, local_refusal(Reply::remote_no_smtputf8));
   if (message.recipients.empty()) {
     result = TransactionResult{};
     return;
@@ -373,7 +377,8 @@ void ClientSession::Impl::enter_state(ClientState next) {
     awaited.clear();
     head = 0;
   }
-  state = next;
+  const ClientState previous = std::exchange(state, next);
+  if (trace && previous != next) trace(previous, next);
 }
 
 std::int64_t ClientSession::Impl::deadline() const {
@@ -466,6 +471,28 @@ std::string ClientSession::take_output() {
 
 std::optional<TransactionResult> ClientSession::take_result() {
   return std::exchange(impl_->result, std::nullopt);
+}
+
+void ClientSession::set_trace(StateTrace trace) {
+  impl_->trace = std::move(trace);
+}
+
+std::string_view to_string(ClientState state) {
+  switch (state) {
+    case ClientState::connecting:
+      return "connecting";
+    case ClientState::greeting:
+      return "greeting";
+    case ClientState::idle:
+      return "idle";
+    case ClientState::busy:
+      return "busy";
+    case ClientState::quitting:
+      return "quitting";
+    case ClientState::closed:
+      return "closed";
+  }
+  return "unknown";
 }
 
 ClientState ClientSession::state() const {

@@ -10,10 +10,11 @@
 #include <utility>
 #include <vector>
 
-#include "mta/smtp/content_reader.hpp"
-#include "mta/smtp/received_header.hpp"
-#include "mta/smtp/path_argument.hpp"
 #include "mta/common/ascii.hpp"
+#include "mta/smtp/content_reader.hpp"
+#include "mta/smtp/path_argument.hpp"
+#include "mta/smtp/received_header.hpp"
+#include "mta/smtp/replies.hpp"
 #include "smtp/commands.hpp"
 
 namespace relayq::mta {
@@ -23,36 +24,17 @@ namespace {
 using Fault = ContentReader::Fault;
 using Framing = ContentReader::Framing;
 
-// A refusal as the client reads it and as the observer counts it.
-struct Refusal {
-  std::string_view reply;
-  std::string_view reason;  // SessionObserver::message_rejected
-};
-
-Refusal refusal_for(Fault fault) {
+Reply refusal_for(Fault fault) {
   switch (fault) {
     case Fault::too_big:
-      return {"552 5.3.4 Message size exceeds fixed maximum message size", "size"};
+      return Reply::message_too_big;
     case Fault::line_too_long:
-      return {"500 5.5.2 Text line too long", "line_too_long"};
+      return Reply::text_line_too_long;
     case Fault::none:
     case Fault::bad_bytes:
       break;
   }
-  return {"550 5.6.0 Message contains bare CR, bare LF or NUL", "bad_data"};
-}
-
-std::string_view reply_for(queue::StoreErrorKind error) {
-  switch (error) {
-    case queue::StoreErrorKind::no_space:
-      return "452 4.3.1 Insufficient system storage";
-    case queue::StoreErrorKind::shutting_down:
-      return "421 4.3.2 Service shutting down";
-    case queue::StoreErrorKind::none:
-    case queue::StoreErrorKind::io_error:
-      break;
-  }
-  return "451 4.3.0 Temporary storage failure, try again later";
+  return Reply::bad_data;
 }
 
 // SIZE=n (RFC 1870): digits; a number too large for 64 bits is simply too large.
@@ -84,7 +66,7 @@ struct ServerSession::Impl {
     std::uint64_t size = 0;
     std::uint64_t remaining = 0;
     bool last = false;
-    std::string_view refusal;  // replied once the octets are read, when they are not taken
+    std::optional<Reply> refusal;  // replied once the octets are read, when they are not taken
   };
 
   Impl(std::shared_ptr<const ServerSessionConfig> config, PeerInfo peer, SessionObserver* observer)
@@ -96,7 +78,7 @@ struct ServerSession::Impl {
   std::size_t run(std::string_view input);
   void on_frame(const CommandFramer::Frame& frame);
   void dispatch(std::string_view line);
-  std::string_view sequence_error(std::uint8_t flags) const;
+  std::optional<Reply> sequence_error(std::uint8_t flags) const;
 
   // Command handlers, one per row of kCommands.
   void on_ehlo(std::string_view argument);
@@ -125,9 +107,10 @@ struct ServerSession::Impl {
   void stored(const queue::StoreResult& result);
   void reset_transaction();
   void enter_state(SessionState next);
-  void close_with(std::string_view text);
-  void reply(std::string_view text);
-  void reject(std::string_view reason);
+  void close_with(Reply reply, std::string_view argument = {});
+  void reply(Reply reply, std::string_view argument = {});
+  void refuse(Reply reply);
+  void line(std::string_view text);
   bool greeted() const { return !helo.empty(); }
   std::string_view protocol() const;
 
@@ -244,10 +227,10 @@ void ServerSession::Impl::on_frame(const CommandFramer::Frame& frame) {
       dispatch(frame.line);
       break;
     case CommandFramer::Outcome::too_long:
-      reply("500 5.5.2 Line too long");
+      reply(Reply::line_too_long);
       break;
     case CommandFramer::Outcome::malformed:
-      reply("500 5.5.2 Command lines must end in CRLF and hold no bare CR or NUL");
+      reply(Reply::malformed_line);
       break;
     case CommandFramer::Outcome::need_more:
       break;
@@ -257,21 +240,19 @@ void ServerSession::Impl::on_frame(const CommandFramer::Frame& frame) {
 void ServerSession::Impl::dispatch(std::string_view line) {
   const auto [verb, argument] = split_command_line(line);
   const auto* spec = find_command<Impl>(kCommands, verb);
-  if (spec == nullptr) return reply("500 5.5.1 Command unrecognized");
-  if (const auto refusal = sequence_error(spec->flags); !refusal.empty()) return reply(refusal);
+  if (spec == nullptr) return reply(Reply::unrecognized);
+  if (const auto refusal = sequence_error(spec->flags)) return reply(*refusal);
   if (((spec->flags & kNeedsArgument) && argument.empty()) ||
       ((spec->flags & kNoArgument) && !argument.empty()))
-    return reply("501 5.5.4 Syntax: " + std::string(spec->syntax));
+    return reply(Reply::syntax, spec->syntax);
   (this->*spec->handle)(argument);
 }
 
-std::string_view ServerSession::Impl::sequence_error(std::uint8_t flags) const {
-  if ((flags & kNeedsGreeting) && !greeted()) return "503 5.5.1 Error: send HELO/EHLO first";
-  if ((flags & kNeedsMail) && state != SessionState::mail)
-    return "503 5.5.1 Error: need MAIL command";
-  if ((flags & kNotInMail) && state == SessionState::mail)
-    return "503 5.5.1 Error: nested MAIL command";
-  return {};
+std::optional<Reply> ServerSession::Impl::sequence_error(std::uint8_t flags) const {
+  if ((flags & kNeedsGreeting) && !greeted()) return Reply::need_helo;
+  if ((flags & kNeedsMail) && state != SessionState::mail) return Reply::need_mail;
+  if ((flags & kNotInMail) && state == SessionState::mail) return Reply::nested_mail;
+  return std::nullopt;
 }
 
 // --- Commands ----------------------------------------------------------------------------
@@ -281,140 +262,129 @@ void ServerSession::Impl::on_ehlo(std::string_view argument) {
   esmtp = true;
   reset_transaction();
   const std::string& host = config->hostname;
-  reply("250-" + host);
-  reply("250-PIPELINING");
-  reply("250-SIZE " + std::to_string(config->max_message_size));
-  reply("250-8BITMIME");
-  reply("250-SMTPUTF8");
-  reply("250-ENHANCEDSTATUSCODES");
-  reply("250-CHUNKING");
-  reply("250 HELP");
+  line("250-" + host);
+  line("250-PIPELINING");
+  line("250-SIZE " + std::to_string(config->max_message_size));
+  line("250-8BITMIME");
+  line("250-SMTPUTF8");
+  line("250-ENHANCEDSTATUSCODES");
+  line("250-CHUNKING");
+  line("250 HELP");
 }
 
 void ServerSession::Impl::on_helo(std::string_view argument) {
   helo = argument.substr(0, argument.find(' '));
   esmtp = false;
   reset_transaction();
-  reply("250 " + config->hostname);
+  reply(Reply::helo, config->hostname);
 }
 
 void ServerSession::Impl::on_mail(std::string_view argument) {
   const PathArgument path = parse_path_argument(argument, "FROM", true);
-  if (path.status == PathStatus::bad_syntax) return reply("501 5.5.4 Syntax: MAIL FROM:<address>");
-  if (path.status != PathStatus::ok) return reply("501 5.1.7 Bad sender address syntax");
+  if (path.status == PathStatus::bad_syntax) return reply(Reply::syntax, "MAIL FROM:<address>");
+  if (path.status != PathStatus::ok) return reply(Reply::bad_sender);
   Transaction next;
   for (const EsmtpParam& param : path.params) {
     // Parameters belong to the extensions announced by EHLO (RFC 5321 4.1.4).
     const std::string_view keyword = esmtp ? param.keyword : std::string_view();
     if (equals_ignore_case(keyword, "SIZE")) {
       const auto size = parse_size_param(param.value);
-      if (!size) return reply("501 5.5.4 Bad SIZE parameter");
+      if (!size) return reply(Reply::bad_size_parameter);
       next.declared_size = *size;
     } else if (equals_ignore_case(keyword, "BODY")) {
       if (equals_ignore_case(param.value, "8BITMIME")) {
         next.eight_bit_mime = true;
       } else if (!equals_ignore_case(param.value, "7BIT")) {
-        return reply("501 5.5.4 Bad BODY parameter");
+        return reply(Reply::bad_body_parameter);
       }
     } else if (equals_ignore_case(keyword, "SMTPUTF8")) {
-      if (param.has_value) return reply("501 5.5.4 Bad SMTPUTF8 parameter");
+      if (param.has_value) return reply(Reply::bad_smtputf8_parameter);
       next.smtputf8 = true;
     } else {
-      return reply("555 5.5.4 Unsupported option: " + std::string(param.keyword));
+      return reply(Reply::unsupported_option, param.keyword);
     }
   }
-  if (next.declared_size > config->max_message_size) {
-    reject("size");
-    return reply("552 5.3.4 Message size exceeds fixed maximum message size");
-  }
-  if (path.non_ascii && !next.smtputf8)
-    return reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+  if (next.declared_size > config->max_message_size) return refuse(Reply::message_too_big);
+  if (path.non_ascii && !next.smtputf8) return reply(Reply::needs_smtputf8);
   next.sender = path.mailbox;
   tx = std::move(next);
   enter_state(SessionState::mail);
-  reply("250 2.1.0 Ok");
+  reply(Reply::sender_ok);
 }
 
 void ServerSession::Impl::on_rcpt(std::string_view argument) {
-  if (tx.chunked) return reply("503 5.5.1 Error: RCPT after BDAT");
+  if (tx.chunked) return reply(Reply::rcpt_after_bdat);
   const PathArgument path = parse_path_argument(argument, "TO", false);
   switch (path.status) {
     case PathStatus::ok:
       break;
     case PathStatus::bad_syntax:
-      return reply("501 5.5.4 Syntax: RCPT TO:<address>");
+      return reply(Reply::syntax, "RCPT TO:<address>");
     case PathStatus::bad_path:
-      return reply("501 5.1.3 Bad recipient address syntax");
+      return reply(Reply::bad_recipient);
     case PathStatus::no_domain:
-      return reply("501 5.1.3 Recipient address must include a domain");
+      return reply(Reply::recipient_needs_domain);
   }
-  if (!path.params.empty())
-    return reply("555 5.5.4 Unsupported option: " + std::string(path.params.front().keyword));
-  if (path.non_ascii && !tx.smtputf8) return reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
+  if (!path.params.empty()) return reply(Reply::unsupported_option, path.params.front().keyword);
+  if (path.non_ascii && !tx.smtputf8) return reply(Reply::needs_smtputf8);
   if (std::find(tx.recipients.begin(), tx.recipients.end(), path.mailbox) != tx.recipients.end())
-    return reply("250 2.1.5 Ok");  // a duplicate: delivered once
-  if (tx.recipients.size() >= config->max_recipients) {
-    reject("too_many_recipients");
-    return reply("452 4.5.3 Too many recipients");
-  }
+    return reply(Reply::recipient_ok);  // a duplicate: delivered once
+  if (tx.recipients.size() >= config->max_recipients) return refuse(Reply::too_many_recipients);
   // No relay rules at all means nobody may relay: fail closed.
-  if (!config->relay || !config->relay->may_send(peer.address, false, path.domain)) {
-    reject("relay_denied");
-    return reply("554 5.7.1 Relay access denied");
-  }
+  if (!config->relay || !config->relay->may_send(peer.address, false, path.domain))
+    return refuse(Reply::relay_denied);
   tx.recipients.push_back(path.mailbox);
-  reply("250 2.1.5 Ok");
+  reply(Reply::recipient_ok);
 }
 
 void ServerSession::Impl::on_data(std::string_view) {
-  if (tx.chunked) return reply("503 5.5.1 Error: DATA and BDAT cannot be mixed");
-  if (tx.recipients.empty()) return reply("554 5.5.1 No valid recipients");
+  if (tx.chunked) return reply(Reply::data_after_bdat);
+  if (tx.recipients.empty()) return reply(Reply::no_recipients);
   start_content(Framing::dot_terminated);
   enter_state(SessionState::data);
-  reply("354 End data with <CR><LF>.<CR><LF>");
+  reply(Reply::start_data);
 }
 
 void ServerSession::Impl::on_bdat(std::string_view argument) {
   const auto bdat = parse_bdat_argument(argument);
   // Without a valid count the octets that follow cannot be told from commands.
-  if (!bdat) return close_with("501 5.5.4 Syntax: BDAT size [LAST]");
+  if (!bdat) return close_with(Reply::syntax, "BDAT size [LAST]");
   chunk = Chunk{bdat->size, bdat->size, bdat->last, sequence_error(kNeedsGreeting | kNeedsMail)};
-  if (chunk.refusal.empty() && tx.recipients.empty())
-    chunk.refusal = "554 5.5.1 No valid recipients";
-  if (chunk.refusal.empty() && !tx.content) start_content(Framing::counted);
+  if (!chunk.refusal && tx.recipients.empty()) chunk.refusal = Reply::no_recipients;
+  if (!chunk.refusal && !tx.content) start_content(Framing::counted);
   enter_state(SessionState::bdat);
   if (chunk.remaining == 0) end_chunk();
 }
 
 void ServerSession::Impl::on_rset(std::string_view) {
   reset_transaction();
-  reply("250 2.0.0 Ok");
+  reply(Reply::ok);
 }
 
 void ServerSession::Impl::on_noop(std::string_view) {
-  reply("250 2.0.0 Ok");
+  reply(Reply::ok);
 }
 
 void ServerSession::Impl::on_quit(std::string_view) {
-  close_with("221 2.0.0 Bye");
+  close_with(Reply::bye);
 }
 
 void ServerSession::Impl::on_vrfy(std::string_view) {
-  reply("252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery");
+  reply(Reply::cannot_vrfy);
 }
 
 void ServerSession::Impl::on_help(std::string_view) {
-  std::string text = "214 2.0.0 Commands:";
+  std::string verbs;
   for (const auto& spec : kCommands) {
     if (spec.handle == &Impl::on_not_implemented) continue;
-    text += ' ';
-    text += spec.verb;
+    verbs += ' ';
+    verbs += spec.verb;
   }
-  reply(text);
+  reply(Reply::help, verbs);
 }
 
 void ServerSession::Impl::on_not_implemented(std::string_view) {
-  reply("502 5.5.1 Command not implemented");
+  reply(Reply::not_implemented);
 }
 
 // --- Content -----------------------------------------------------------------------------
@@ -447,7 +417,7 @@ std::size_t ServerSession::Impl::read_data(std::string_view bytes) {
 std::size_t ServerSession::Impl::read_chunk(std::string_view bytes) {
   const std::size_t used =
       static_cast<std::size_t>(std::min<std::uint64_t>(chunk.remaining, bytes.size()));
-  if (chunk.refusal.empty()) tx.content->feed(bytes.substr(0, used));
+  if (!chunk.refusal) tx.content->feed(bytes.substr(0, used));
   chunk.remaining -= used;
   data_bytes += used;
   if (chunk.remaining == 0) end_chunk();
@@ -462,22 +432,20 @@ void ServerSession::Impl::end_data() {
 
 void ServerSession::Impl::end_chunk() {
   last_command_ms = now_ms;
-  if (!chunk.refusal.empty()) {
-    reply(chunk.refusal);
+  if (chunk.refusal) {
+    reply(*chunk.refusal);
     return reset_transaction();
   }
   if (chunk.last) tx.content->finish();
   if (tx.content->fault() != Fault::none) return refuse_content(tx.content->fault());
   if (chunk.last) return hand_off_message();
   enter_state(SessionState::mail);
-  reply("250 2.0.0 " + std::to_string(chunk.size) + " octets received");
+  reply(Reply::chunk_received, std::to_string(chunk.size));
 }
 
 void ServerSession::Impl::refuse_content(Fault fault) {
-  const Refusal refusal = refusal_for(fault);
-  reject(refusal.reason);
   reset_transaction();
-  reply(refusal.reply);
+  refuse(refusal_for(fault));
 }
 
 void ServerSession::Impl::hand_off_message() {
@@ -509,16 +477,14 @@ void ServerSession::Impl::stored(const queue::StoreResult& result) {
   const queue::Envelope envelope = std::move(*stored_envelope);
   stored_envelope.reset();
   if (result.ok()) {
-    reply("250 2.0.0 Ok: queued as " + queue::format_id(envelope.id));
+    reply(Reply::queued, queue::format_id(envelope.id));
     if (observer != nullptr) observer->message_accepted(envelope);
   } else {
-    reject("storage");
-    reply(reply_for(result.error));
+    refuse(reply_for(result.error));
   }
   if (result.error == queue::StoreErrorKind::shutting_down)
     return enter_state(SessionState::closed);
-  if (shutdown_requested)
-    return close_with("421 4.3.2 " + config->hostname + " Service shutting down");
+  if (shutdown_requested) return close_with(Reply::shutting_down, config->hostname);
   enter_state(SessionState::ready);
   drain_buffer();
 }
@@ -545,21 +511,29 @@ void ServerSession::Impl::enter_state(SessionState next) {
     case SessionState::storing:
       break;
   }
-  state = next;
+  const SessionState previous = std::exchange(state, next);
+  if (observer != nullptr && previous != next) observer->state_changed(previous, next);
 }
 
-void ServerSession::Impl::close_with(std::string_view text) {
-  reply(text);
+void ServerSession::Impl::close_with(Reply text, std::string_view argument) {
+  reply(text, argument);
   enter_state(SessionState::closed);
 }
 
-void ServerSession::Impl::reply(std::string_view text) {
-  output.append(text);
-  output.append("\r\n");
+void ServerSession::Impl::reply(Reply text, std::string_view argument) {
+  line(format_reply(text, argument));
 }
 
-void ServerSession::Impl::reject(std::string_view reason) {
-  if (observer != nullptr) observer->message_rejected(reason);
+// A refusal that dashboards count: the reason comes from the reply's row.
+void ServerSession::Impl::refuse(Reply text) {
+  if (const auto reason = reply_row(text).reason; reason && observer != nullptr)
+    observer->message_rejected(*reason);
+  reply(text);
+}
+
+void ServerSession::Impl::line(std::string_view text) {
+  output.append(text);
+  output.append("\r\n");
 }
 
 std::string_view ServerSession::Impl::protocol() const {
@@ -568,6 +542,26 @@ std::string_view ServerSession::Impl::protocol() const {
 }
 
 // --- ServerSession -----------------------------------------------------------------------
+
+std::string_view to_string(SessionState state) {
+  switch (state) {
+    case SessionState::greeting:
+      return "greeting";
+    case SessionState::ready:
+      return "ready";
+    case SessionState::mail:
+      return "mail";
+    case SessionState::data:
+      return "data";
+    case SessionState::bdat:
+      return "bdat";
+    case SessionState::storing:
+      return "storing";
+    case SessionState::closed:
+      return "closed";
+  }
+  return "unknown";
+}
 
 ServerSession::ServerSession(std::shared_ptr<const ServerSessionConfig> config, PeerInfo peer,
                              SessionObserver* observer)
@@ -578,7 +572,7 @@ ServerSession::~ServerSession() = default;
 void ServerSession::start(std::int64_t now_ms) {
   impl_->now_ms = now_ms;
   impl_->last_command_ms = now_ms;
-  impl_->reply("220 " + impl_->config->hostname + " ESMTP relayq");
+  impl_->reply(Reply::greeting, impl_->config->hostname);
 }
 
 void ServerSession::receive(std::string_view bytes, std::int64_t now_ms) {
@@ -597,9 +591,12 @@ void ServerSession::timed_out(std::int64_t now_ms) {
   const SessionState state = impl_->state;
   if (state == SessionState::closed || state == SessionState::storing) return;
   impl_->now_ms = now_ms;
-  if (state == SessionState::mail || state == SessionState::data || state == SessionState::bdat)
-    impl_->reject("timeout");
-  impl_->close_with("421 4.4.2 " + impl_->config->hostname + " Error: timeout exceeded");
+  // Counted as a refused message only when it cuts a transaction short.
+  const bool in_transaction =
+      state == SessionState::mail || state == SessionState::data || state == SessionState::bdat;
+  if (in_transaction && impl_->observer != nullptr)
+    impl_->observer->message_rejected(*reply_row(Reply::timeout).reason);
+  impl_->close_with(Reply::timeout, impl_->config->hostname);
 }
 
 void ServerSession::shut_down() {
@@ -608,7 +605,7 @@ void ServerSession::shut_down() {
     impl_->shutdown_requested = true;
     return;
   }
-  impl_->close_with("421 4.3.2 " + impl_->config->hostname + " Service shutting down");
+  impl_->close_with(Reply::shutting_down, impl_->config->hostname);
 }
 
 std::string ServerSession::take_output() {

@@ -5,9 +5,12 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/ip_address.hpp"
+#include "dns/ip_address.hpp"
 
 namespace relayq::policy {
+
+using dns::Cidr;
+using dns::IpAddress;
 
 class RelayRules {
  public:

@@ -66,8 +66,8 @@ struct FakeLoops {
   std::multiset<queue::MessageId> dispatched;
 
   DaemonQueueAdmin::Dispatch dispatch() {
-    return [this](queue::MessageId id, OutboundEngine::AdminAction action, QueueAdmin::Done done) {
-      CHECK(action == OutboundEngine::AdminAction::retry);
+    return [this](queue::MessageId id, DeliveryEngine::AdminAction action, QueueAdmin::Done done) {
+      CHECK(action == DeliveryEngine::AdminAction::retry);
       std::lock_guard lock(mutex);
       waiting.emplace_back(id, std::move(done));
       dispatched.insert(id);

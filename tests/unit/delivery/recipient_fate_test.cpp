@@ -9,7 +9,6 @@ using relayq::mta::AttemptContext;
 using relayq::mta::dsn_entry;
 using relayq::mta::enhanced_status;
 using relayq::mta::Fate;
-using relayq::mta::recipient_domain;
 using relayq::mta::SmtpReply;
 using relayq::queue::Recipient;
 using relayq::queue::RecipientState;
@@ -109,10 +108,4 @@ TEST_CASE("DSN entries say failed or delayed with the right diagnostic type", "[
   CHECK(delayed.action == "delayed");
   CHECK(delayed.status == "4.3.0");
   CHECK(delayed.will_retry_until_ms == kReceived + 1000);
-}
-
-TEST_CASE("recipient domains are lower-cased after the last at sign", "[delivery]") {
-  CHECK(recipient_domain("User@Example.ORG") == "example.org");
-  CHECK(recipient_domain("\"a@b\"@c.test") == "c.test");
-  CHECK(recipient_domain("postmaster").empty());
 }

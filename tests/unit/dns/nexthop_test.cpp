@@ -6,19 +6,14 @@
 #include <set>
 
 #include "dns/nexthop.hpp"
-#include "support/dns_test_server.hpp"
 #include "support/resolver_harness.hpp"
 
 using namespace relayq;
-using relayq::test::DnsTestServer;
-using relayq::test::ResolverHarness;
-using relayq::test::test_resolver_options;
+using namespace relayq::test;
 
 namespace {
 
 constexpr const char* zone = R"(
-$TTL 300
-test.                   SOA   ns.test. hostmaster.test. 1 3600 600 86400 60
 multi.test.             MX    20 backup.multi.test.
 multi.test.             MX    10 mx-a.multi.test.
 multi.test.             MX    10 mx-b.multi.test.
@@ -41,9 +36,8 @@ flaky.test.             MX    10 failing.flaky.test.
 noaddr.test.            TXT   "neither MX nor addresses"
 )";
 
-struct Fixture {
-  DnsTestServer server{zone, {"servfail.test", "failing.flaky.test"}};
-  ResolverHarness harness{test_resolver_options(server.address())};
+struct Fixture : DnsFixture {
+  Fixture() : DnsFixture(zone, {"servfail.test", "failing.flaky.test"}) {}
   std::mt19937 random{42};
 
   dns::NextHopResult domain(const std::string& name, std::uint16_t port = 2525) {
@@ -58,7 +52,7 @@ struct Fixture {
 
 std::vector<std::string> ips(const dns::NextHopResult& result) {
   std::vector<std::string> ips;
-  for (const auto& hop : result.hops) ips.push_back(hop.address.ip);
+  for (const auto& hop : result.hops) ips.push_back(hop.address.to_string());
   return ips;
 }
 
@@ -95,15 +89,15 @@ TEST_CASE("resolve_domain orders MX hosts with their addresses", "[nexthop]") {
   REQUIRE(result.hops.size() == 5);
   // primary (5): IPv6 then IPv4; mx-a and mx-b (10) in either order; backup (20) last.
   CHECK(result.hops[0].host == "primary.multi.test");
-  CHECK(result.hops[0].address.ip == "::1");
+  CHECK(result.hops[0].address.to_string() == "::1");
   CHECK(result.hops[0].address.v6);
-  CHECK(result.hops[1].address.ip == "127.0.0.5");
+  CHECK(result.hops[1].address.to_string() == "127.0.0.5");
   CHECK(result.hops[0].preference == 5);
   std::set<std::string> middle{result.hops[2].host, result.hops[3].host};
   CHECK(middle == std::set<std::string>{"mx-a.multi.test", "mx-b.multi.test"});
   CHECK(result.hops[2].preference == 10);
   CHECK(result.hops[4].host == "backup.multi.test");
-  CHECK(result.hops[4].address.ip == "127.0.0.8");
+  CHECK(result.hops[4].address.to_string() == "127.0.0.8");
   for (const auto& hop : result.hops) CHECK(hop.port == 2525);
 }
 
@@ -163,7 +157,7 @@ TEST_CASE("resolve_domain skips MX hosts without an address", "[nexthop]") {
   REQUIRE(result.status == dns::NextHopStatus::ok);
   REQUIRE(result.hops.size() == 1);
   CHECK(result.hops[0].host == "mx.broken.test");
-  CHECK(result.hops[0].address.ip == "127.0.0.10");
+  CHECK(result.hops[0].address.to_string() == "127.0.0.10");
   CHECK(result.hops[0].preference == 30);
 }
 
@@ -199,7 +193,7 @@ TEST_CASE("resolve_host uses IP literals directly", "[nexthop]") {
     const auto result = fixture.host(literal, 2601);
     REQUIRE(result.status == dns::NextHopStatus::ok);
     REQUIRE(result.hops.size() == 1);
-    CHECK(result.hops[0].address.ip == "127.0.0.2");
+    CHECK(result.hops[0].address.to_string() == "127.0.0.2");
     CHECK_FALSE(result.hops[0].address.v6);
     CHECK(result.hops[0].port == 2601);
   }

@@ -9,21 +9,16 @@
 #include <thread>
 
 #include "dns/resolver.hpp"
-#include "support/dns_test_server.hpp"
 #include "support/resolver_harness.hpp"
 
 using namespace relayq;
+using namespace relayq::test;
 using namespace std::chrono_literals;
-using relayq::test::DnsTestServer;
-using relayq::test::ResolverHarness;
-using relayq::test::test_resolver_options;
 
 namespace {
 
-// The SOA's minimum (60 s) bounds negative caching; short.test lives one second.
+// short.test lives one second.
 constexpr const char* zone = R"(
-$TTL 300
-test.                 SOA   ns.test. hostmaster.test. 1 3600 600 86400 60
 Example.TEST.         MX    20 MX2.Example.test.
 example.test.         MX    10 mx1.example.test.
 mx1.example.test.     A     192.0.2.1
@@ -42,15 +37,15 @@ alias.test.           CNAME mx1.example.test.
 1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. PTR mx1.example.test.
 )";
 
-struct Fixture {
-  DnsTestServer server{zone, {"servfail.test"}, {"silent.test"}};
+struct Fixture : DnsFixture {
+  Fixture() : DnsFixture(zone, {"servfail.test"}, {"silent.test"}) {}
 };
 
 }  // namespace
 
 TEST_CASE("resolver answers MX records lower-cased without trailing dots", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto answer = harness.mx("EXAMPLE.test.");
   REQUIRE(answer.status == dns::Status::ok);
   REQUIRE(answer.records.size() == 2);
@@ -64,17 +59,16 @@ TEST_CASE("resolver retries over TCP when the UDP answer is truncated", "[dns]")
   // 40 A records make an answer well over the 512 bytes of classic UDP.
   std::string many = zone;
   for (int i = 1; i <= 40; ++i) many += "many.test. A 192.0.2." + std::to_string(i) + "\n";
-  DnsTestServer server(many);
-  ResolverHarness harness(test_resolver_options(server.address()));
-  const auto answer = harness.addresses("many.test");
+  DnsFixture fixture(many);
+  const auto answer = fixture.harness.addresses("many.test");
   REQUIRE(answer.status == dns::Status::ok);
   CHECK(answer.addresses.size() == 40);
-  CHECK(server.queries("many.test", "A") == 2);  // UDP, truncated; then TCP
+  CHECK(fixture.server.queries("many.test", "A") == 2);  // UDP, truncated; then TCP
 }
 
 TEST_CASE("resolver maps a null MX to an empty host", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto answer = harness.mx("nullmx.test");
   REQUIRE(answer.status == dns::Status::ok);
   REQUIRE(answer.records.size() == 1);
@@ -84,28 +78,28 @@ TEST_CASE("resolver maps a null MX to an empty host", "[dns]") {
 
 TEST_CASE("resolver answers AAAA before A", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto answer = harness.addresses("mx1.example.test");
   REQUIRE(answer.status == dns::Status::ok);
   REQUIRE(answer.addresses.size() == 3);
-  CHECK(answer.addresses[0].ip == "2001:db8::1");
+  CHECK(answer.addresses[0].to_string() == "2001:db8::1");
   CHECK(answer.addresses[0].v6);
-  std::set<std::string> v4{answer.addresses[1].ip, answer.addresses[2].ip};
+  std::set<std::string> v4{answer.addresses[1].to_string(), answer.addresses[2].to_string()};
   CHECK(v4 == std::set<std::string>{"192.0.2.1", "192.0.2.2"});
   CHECK_FALSE(answer.addresses[1].v6);
 }
 
 TEST_CASE("resolver answers a single address family and follows CNAMEs", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto v4 = harness.addresses("v4only.test");
   REQUIRE(v4.status == dns::Status::ok);
   REQUIRE(v4.addresses.size() == 1);
-  CHECK(v4.addresses[0].ip == "192.0.2.10");
+  CHECK(v4.addresses[0].to_string() == "192.0.2.10");
   const auto v6 = harness.addresses("v6only.test");
   REQUIRE(v6.status == dns::Status::ok);
   REQUIRE(v6.addresses.size() == 1);
-  CHECK(v6.addresses[0].ip == "2001:db8::10");
+  CHECK(v6.addresses[0].to_string() == "2001:db8::10");
   const auto alias = harness.addresses("alias.test");
   REQUIRE(alias.status == dns::Status::ok);
   CHECK(alias.addresses.size() == 3);
@@ -113,7 +107,7 @@ TEST_CASE("resolver answers a single address family and follows CNAMEs", "[dns]"
 
 TEST_CASE("resolver answers TXT records with their strings joined", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto answer = harness.txt("txt.test");
   REQUIRE(answer.status == dns::Status::ok);
   std::set<std::string> records(answer.records.begin(), answer.records.end());
@@ -122,7 +116,7 @@ TEST_CASE("resolver answers TXT records with their strings joined", "[dns]") {
 
 TEST_CASE("resolver answers PTR for IPv4 and IPv6", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto v4 = harness.ptr("192.0.2.1");
   REQUIRE(v4.status == dns::Status::ok);
   std::set<std::string> names(v4.names.begin(), v4.names.end());
@@ -137,7 +131,7 @@ TEST_CASE("resolver answers PTR for IPv4 and IPv6", "[dns]") {
 
 TEST_CASE("resolver reports NXDOMAIN", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto mx = harness.mx("nowhere.test");
   CHECK(mx.status == dns::Status::nxdomain);
   CHECK_THAT(mx.error, Catch::Contains("nowhere.test MX"));
@@ -147,7 +141,7 @@ TEST_CASE("resolver reports NXDOMAIN", "[dns]") {
 
 TEST_CASE("resolver reports NODATA for a name without the asked type", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   CHECK(harness.mx("textonly.test").status == dns::Status::nodata);
   CHECK(harness.addresses("textonly.test").status == dns::Status::nodata);
   CHECK(harness.txt("v4only.test").status == dns::Status::nodata);
@@ -157,7 +151,7 @@ TEST_CASE("resolver reports NODATA for a name without the asked type", "[dns]") 
 
 TEST_CASE("resolver maps SERVFAIL to temporary", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto mx = harness.mx("servfail.test");
   CHECK(mx.status == dns::Status::temporary);
   CHECK_FALSE(mx.error.empty());
@@ -191,7 +185,7 @@ TEST_CASE("resolver reports temporary when no server answers", "[dns]") {
 
 TEST_CASE("resolver answers from the cache after the server stopped", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   REQUIRE(harness.mx("example.test").status == dns::Status::ok);
   REQUIRE(harness.addresses("mx1.example.test").status == dns::Status::ok);
   REQUIRE(harness.txt("txt.test").status == dns::Status::ok);
@@ -209,7 +203,7 @@ TEST_CASE("resolver answers from the cache after the server stopped", "[dns]") {
 
 TEST_CASE("resolver caches negative answers", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   REQUIRE(harness.mx("nowhere.test").status == dns::Status::nxdomain);
   REQUIRE(harness.mx("textonly.test").status == dns::Status::nodata);
   fixture.server.stop();
@@ -233,14 +227,14 @@ TEST_CASE("resolver caches temporary failures briefly", "[dns]") {
 
 TEST_CASE("resolver asks again once the TTL expired", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   REQUIRE(harness.addresses("short.test").status == dns::Status::ok);
   REQUIRE(harness.addresses("short.test").status == dns::Status::ok);
   CHECK(fixture.server.queries("short.test", "A") == 1);
   std::this_thread::sleep_for(1500ms);
   const auto again = harness.addresses("short.test");
   REQUIRE(again.status == dns::Status::ok);
-  CHECK(again.addresses[0].ip == "192.0.2.20");
+  CHECK(again.addresses[0].to_string() == "192.0.2.20");
   CHECK(fixture.server.queries("short.test", "A") == 2);
   // The AAAA NODATA carries the SOA's 60 s: still cached.
   CHECK(fixture.server.queries("short.test", "AAAA") == 1);
@@ -261,7 +255,7 @@ TEST_CASE("resolver caps the negative TTL", "[dns]") {
 
 TEST_CASE("resolver shares one query between identical concurrent lookups", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   int answered = 0;
   for (int i = 0; i < 5; ++i) {
     harness.resolver.mx("example.test", [&answered](const dns::MxAnswer& answer) {
@@ -295,7 +289,7 @@ TEST_CASE("resolver cache is shared between loops", "[dns]") {
 
 TEST_CASE("resolver shutdown fails pending and later lookups as temporary", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   std::optional<dns::MxAnswer> pending;
   harness.resolver.mx("silent.test", [&pending](const dns::MxAnswer& answer) { pending = answer; });
   uv_run(harness.loop(), UV_RUN_NOWAIT);
@@ -308,7 +302,7 @@ TEST_CASE("resolver shutdown fails pending and later lookups as temporary", "[dn
 
 TEST_CASE("resolver lookups may start from a callback", "[dns]") {
   Fixture fixture;
-  ResolverHarness harness(test_resolver_options(fixture.server.address()));
+  auto& harness = fixture.harness;
   const auto addresses = harness.wait<dns::AddressAnswer>([&](auto done) {
     harness.resolver.mx("example.test", [&harness, done](const dns::MxAnswer& mx) {
       harness.resolver.addresses(mx.records.at(0).host, done);

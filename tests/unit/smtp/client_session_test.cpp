@@ -294,3 +294,18 @@ TEST_CASE("client ignores a stale timer", "[client_session]") {
   server.session.timed_out(server.now + 10'000'000);
   CHECK(server.session.state() == ClientState::idle);
 }
+
+TEST_CASE("client tells its host every change of state by name", "[client_session]") {
+  Server server;
+  std::vector<std::string> path;
+  server.session.set_trace([&path](ClientState from, ClientState to) {
+    path.push_back(std::string(to_string(from)) + " -> " + std::string(to_string(to)));
+  });
+  server.connect();
+  server.say("220 mx.test ESMTP\r\n");
+  server.say(kPipelinedEhlo);
+  server.session.quit(server.now);
+  server.say("221 bye\r\n");
+  CHECK(path == std::vector<std::string>{"connecting -> greeting", "greeting -> idle",
+                                         "idle -> quitting", "quitting -> closed"});
+}

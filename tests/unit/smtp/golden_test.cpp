@@ -8,10 +8,13 @@
 //   @@ timeout | @@ shutdown                      (call timed_out() / shut_down() at this point)
 // The .ref transcript holds the replies, one line each; "@@ message ID from SENDER to RCPTS"
 // and "@@ | line" for each content line (after the Received header) of each queued message;
-// and "@@ state NAME" at the end.
+// then "@@ path FROM -> TO" for each change of state, and "@@ state NAME" at the end.
+// RELAYQ_GOLDEN_UPDATE=1 in the environment rewrites each .ref from the run at once (review
+// the diff before committing it).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -148,26 +151,6 @@ std::string describe(const queue::Message& message) {
   return text;
 }
 
-std::string_view state_name(SessionState state) {
-  switch (state) {
-    case SessionState::greeting:
-      return "greeting";
-    case SessionState::ready:
-      return "ready";
-    case SessionState::mail:
-      return "mail";
-    case SessionState::data:
-      return "data";
-    case SessionState::bdat:
-      return "bdat";
-    case SessionState::storing:
-      return "storing";
-    case SessionState::closed:
-      return "closed";
-  }
-  return "?";
-}
-
 // Runs the script feeding `piece` bytes at a time (0 = each step's bytes at once).
 std::string run(const Script& script, std::size_t piece) {
   Client client(script.peer, [&](ServerSessionConfig& config) {
@@ -201,7 +184,8 @@ std::string run(const Script& script, std::size_t piece) {
     if (step.directive == "shutdown") client.session->shut_down();
     settle();
   }
-  transcript += "@@ state " + std::string(state_name(client.session->state())) + '\n';
+  for (const std::string& change : client.observer->path) transcript += "@@ path " + change + '\n';
+  transcript += "@@ state " + std::string(to_string(client.session->state())) + '\n';
   return transcript;
 }
 
@@ -219,6 +203,8 @@ TEST_CASE("golden dialogues", "[server_session][golden]") {
       const Script script = parse_script(read_file(input));
       fs::path reference = input;
       reference.replace_extension(".ref");
+      if (std::getenv("RELAYQ_GOLDEN_UPDATE") != nullptr)
+        std::ofstream(reference, std::ios::binary) << run(script, 0);
       const std::string expected = read_file(reference);
       for (const std::size_t piece : {0, 1, 2, 3, 7, 64}) {
         INFO("piece size " << piece);

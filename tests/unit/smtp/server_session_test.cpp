@@ -11,7 +11,6 @@
 #include "mta/smtp/received_header.hpp"
 #include "support/session_harness.hpp"
 
-using relayq::queue::format_rfc5322_date;
 using relayq::mta::format_received;
 using relayq::mta::ReceivedTrace;
 using relayq::mta::ServerSessionConfig;
@@ -19,8 +18,9 @@ using relayq::mta::SessionState;
 using relayq::mta::testing::Client;
 using relayq::mta::testing::content_of;
 using relayq::mta::testing::crlf;
+using relayq::queue::format_rfc5322_date;
 namespace queue = relayq::queue;
-namespace policy = relayq::policy;
+namespace dns = relayq::dns;
 
 namespace {
 
@@ -321,7 +321,7 @@ TEST_CASE("Received header format", "[server_session]") {
   CHECK(format_rfc5322_date(0) == "Thu, 01 Jan 1970 00:00:00 +0000");
   CHECK(format_rfc5322_date(1700000000123) == "Tue, 14 Nov 2023 22:13:20 +0000");
   const ReceivedTrace trace{.helo = "[IPv6:2001:db8::5]",
-                            .client = *policy::IpAddress::parse("2001:db8::5"),
+                            .client = *dns::IpAddress::parse("2001:db8::5"),
                             .hostname = "mx.test",
                             .protocol = "ESMTP",
                             .id = 0xABC,

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "dns/resolver.hpp"
+#include "support/dns_test_server.hpp"
 
 namespace relayq::test {
 
@@ -78,6 +79,25 @@ class ResolverHarness : public TestLoop {
   }
 
   dns::Resolver resolver;
+};
+
+// A zone under "test." with the SOA every DNS test uses: its minimum (60 s) bounds negative
+// caching. `records` follow it, one per line.
+inline std::string test_zone(std::string_view records) {
+  return "$TTL 300\ntest. SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n" +
+         std::string(records);
+}
+
+// The preamble of a DNS unit test: a real DNS server on loopback serving test_zone(records),
+// and a resolver pointed at it.
+struct DnsFixture {
+  explicit DnsFixture(std::string_view records, std::vector<std::string> servfail = {},
+                      std::vector<std::string> silent = {})
+      : server(test_zone(records), std::move(servfail), std::move(silent)),
+        harness(test_resolver_options(server.address())) {}
+
+  DnsTestServer server;
+  ResolverHarness harness;
 };
 
 }  // namespace relayq::test

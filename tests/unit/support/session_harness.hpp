@@ -18,10 +18,16 @@ namespace relayq::mta::testing {
 class Recorder : public SessionObserver {
  public:
   void message_accepted(const queue::Envelope& envelope) override { accepted.push_back(envelope); }
-  void message_rejected(std::string_view reason) override { rejected.emplace_back(reason); }
+  void message_rejected(metrics::RejectReason reason) override {
+    rejected.emplace_back(metrics::label(reason));
+  }
+  void state_changed(SessionState from, SessionState to) override {
+    path.push_back(std::string(to_string(from)) + " -> " + std::string(to_string(to)));
+  }
 
   std::vector<queue::Envelope> accepted;
   std::vector<std::string> rejected;
+  std::vector<std::string> path;  // every change of state, "from -> to"
 };
 
 // hostname mx.relayq.test, 10000 bytes, 3 recipients, relay from 127.0.0.0/8 and to local.test,
@@ -35,9 +41,9 @@ inline std::shared_ptr<ServerSessionConfig> test_config() {
   config->command_timeout = std::chrono::seconds(300);
   config->data_timeout = std::chrono::seconds(180);
   config->min_data_rate = 500;
-  config->relay = std::make_shared<policy::RelayRules>(
-      std::vector<policy::Cidr>{*policy::Cidr::parse("127.0.0.0/8")},
-      std::vector<std::string>{"local.test"});
+  config->relay =
+      std::make_shared<policy::RelayRules>(std::vector<dns::Cidr>{*dns::Cidr::parse("127.0.0.0/8")},
+                                           std::vector<std::string>{"local.test"});
   auto counter = std::make_shared<queue::MessageId>(0x1000);
   config->next_id = [counter] { return ++*counter; };
   config->wall_clock_ms = queue::wall_clock_ms;
@@ -60,8 +66,8 @@ class Client {
                   const std::function<void(ServerSessionConfig&)>& adjust = {}) {
     auto config = test_config();
     if (adjust) adjust(*config);
-    session = std::make_unique<ServerSession>(
-        config, PeerInfo{*policy::IpAddress::parse(peer), 40000}, observer.get());
+    session = std::make_unique<ServerSession>(config, PeerInfo{*dns::IpAddress::parse(peer), 40000},
+                                              observer.get());
   }
 
   std::string start() {

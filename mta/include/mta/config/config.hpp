@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "policy/ip_address.hpp"
+#include "dns/ip_address.hpp"
 #include "queue/retry_policy.hpp"
 
 namespace relayq::mta {
@@ -62,7 +62,7 @@ struct Config {
   } queue;
 
   struct Relay {
-    std::vector<policy::Cidr> networks;
+    std::vector<dns::Cidr> networks;
     std::vector<std::string> network_texts;
     std::vector<std::string> domains;
   } relay;

@@ -20,7 +20,7 @@ class DaemonQueueAdmin : public QueueAdmin {
  public:
   // Runs an operator's change on the owning loop (posts it there).
   using Dispatch =
-      std::function<void(queue::MessageId, OutboundEngine::AdminAction, QueueAdmin::Done)>;
+      std::function<void(queue::MessageId, DeliveryEngine::AdminAction, QueueAdmin::Done)>;
 
   DaemonQueueAdmin(queue::Store& store, Dispatch dispatch)
       : store_(store), dispatch_(std::move(dispatch)) {}

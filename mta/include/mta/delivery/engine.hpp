@@ -12,18 +12,18 @@
 #include <unordered_map>
 #include <vector>
 
-#include "mta/delivery/recipient_fate.hpp"
 #include "dns/nexthop.hpp"
 #include "dns/resolver.hpp"
-#include "mta/net/loop_thread.hpp"
 #include "metrics/metrics.hpp"
 #include "mta/admin/queue_admin.hpp"
+#include "mta/delivery/recipient_fate.hpp"
+#include "mta/delivery/router.hpp"
+#include "mta/net/loop_thread.hpp"
 #include "mta/outbound/connection.hpp"
+#include "queue/census.hpp"
 #include "queue/retry_policy.hpp"
 #include "queue/schedule.hpp"
 #include "queue/store.hpp"
-#include "queue/census.hpp"
-#include "mta/delivery/router.hpp"
 
 namespace relayq::mta {
 
@@ -39,14 +39,14 @@ struct DeliverySettings {
   std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
 };
 
-class OutboundEngine : public ConnectionEvents {
+class DeliveryEngine : public ConnectionEvents {
  public:
   // `route_message` hands a message id to the engine that owns it (possibly this one).
-  OutboundEngine(net::LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
+  DeliveryEngine(net::LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
                  std::shared_ptr<const DeliverySettings> settings,
                  std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
                  std::function<void(queue::MessageId)> route_message, QueueCensus& census);
-  ~OutboundEngine() override;
+  ~DeliveryEngine() override;
 
   // Entries of the stored due index, read after a restart: before the loop runs, or on the
   // loop thread while it does (the daemon loads the index in the background once it takes
@@ -101,27 +101,21 @@ class OutboundEngine : public ConnectionEvents {
     SmtpReply dead_reason;
   };
 
+  // schedule_pump.cpp: due entries become active messages, and their due recipients jobs.
+  void pump_schedule();
+  void arm_schedule_timer();
   void activate(queue::MessageId id);
-  void end_active(queue::MessageId id);
-  void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
-  void admin_finished(queue::MessageId id, std::vector<AdminOp> ops,
-                      std::vector<AdminOutcome> outcomes, const queue::StoreResult& result,
-                      const queue::Envelope& after);
   void on_loaded(queue::MessageId id, std::optional<queue::Message> message);
+  void end_active(queue::MessageId id);
+
+  // destinations.cpp: a job queue and a connection pool per destination.
   void enqueue(const Route& route, Job job);
   void dispatch(Destination& destination);
   void open_connection(Destination& destination);
   void on_resolved(const std::string& key, const dns::NextHopResult& result);
   void give_job(OutboundConnection& connection, Destination& destination);
   void fail_queued(Destination& destination, const SmtpReply& reply, const std::string& nexthop);
-  void record(const Job& job, const std::vector<SmtpReply>& replies, const AttemptContext& context);
-  void finish_round(queue::MessageId id);
-  void on_committed(queue::MessageId id, const queue::StoreResult& result,
-                    std::optional<queue::MessageId> dsn_id);
-  void pump_schedule();
-  void arm_schedule_timer();
   OutboundMessage outbound_message(const ActiveMessage& message, const Job& job) const;
-  const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
 
   void connection_ready(OutboundConnection& connection) override;
   void transaction_done(OutboundConnection& connection, Job job,
@@ -129,6 +123,20 @@ class OutboundEngine : public ConnectionEvents {
   void connection_failed(OutboundConnection& connection, const SmtpReply& reason) override;
   void connection_closed(OutboundConnection& connection) override;
 
+  // delivery_round.cpp: replies become fates, then a DSN and a commit end the round.
+  void record(const Job& job, const std::vector<SmtpReply>& replies, const AttemptContext& context);
+  void finish_round(queue::MessageId id);
+  void on_committed(queue::MessageId id, const queue::StoreResult& result,
+                    std::optional<queue::MessageId> dsn_id);
+  const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
+
+  // operator_actions.cpp: operators' changes, applied between delivery rounds.
+  void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
+  void admin_finished(queue::MessageId id, std::vector<AdminOp> ops,
+                      std::vector<AdminOutcome> outcomes, const queue::StoreResult& result,
+                      const queue::Envelope& after);
+
+  // engine.cpp sets these up; the files above share them.
   net::LoopThread& loop_;
   queue::Store& store_;
   metrics::Metrics& metrics_;

@@ -36,7 +36,4 @@ std::string enhanced_status(const SmtpReply& reply);
 queue::DsnRecipient dsn_entry(const queue::Recipient& recipient, Fate fate, const SmtpReply& reply,
                               const AttemptContext& context, std::int64_t retry_until_ms);
 
-// "user@Example.ORG" -> "example.org" (the part after the last '@', lower-case).
-std::string recipient_domain(const std::string& address);
-
 }  // namespace relayq::mta

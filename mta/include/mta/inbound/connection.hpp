@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -12,12 +13,12 @@
 #include <string>
 #include <unordered_set>
 
+#include "metrics/metrics.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/stream.hpp"
-#include "metrics/metrics.hpp"
 #include "mta/smtp/server_session.hpp"
-#include "queue/store.hpp"
 #include "queue/census.hpp"
+#include "queue/store.hpp"
 
 namespace relayq::mta {
 
@@ -29,7 +30,8 @@ struct ListenerShared {
   std::atomic<std::shared_ptr<const ServerSessionConfig>> session_config;
   std::atomic<std::uint32_t> connections{0};
   metrics::Counter* received = nullptr;
-  std::map<std::string, metrics::Counter*, std::less<>> rejected;  // by reason, made at open
+  // By reason (metrics::RejectReason as index), made at open so that each exists at zero.
+  std::array<metrics::Counter*, metrics::kRejectReasons.size()> rejected{};
 };
 
 class InboundConnection;
@@ -78,7 +80,8 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void stream_closed() override;
 
   void message_accepted(const queue::Envelope& envelope) override;
-  void message_rejected(std::string_view reason) override;
+  void message_rejected(metrics::RejectReason reason) override;
+  void state_changed(SessionState from, SessionState to) override;
 
   ListenerShared& listener_;
   InboundContext& context_;
@@ -88,7 +91,9 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   std::shared_ptr<InboundConnection> self_;  // keeps us alive until the stream and timer closed
   int open_handles_ = 0;
   bool closing_ = false;
-  bool counted_ = false;  // holds a slot of listener_.connections
+  bool counted_ = false;
+  std::uint16_t peer_port_ = 0;  // tells this client's sessions apart in the trace  // holds a slot
+                                 // of listener_.connections
   std::uint64_t store_started_ns_ = 0;
 };
 

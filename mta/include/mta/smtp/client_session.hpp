@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,12 +67,18 @@ enum class ClientState {
   closed,      // the host should close the connection
 };
 
+std::string_view to_string(ClientState state);
+
 class ClientSession {
  public:
   explicit ClientSession(std::shared_ptr<const ClientSessionConfig> config);
   ~ClientSession();
   ClientSession(const ClientSession&) = delete;
   ClientSession& operator=(const ClientSession&) = delete;
+
+  // Told every change of state as it happens (the host logs it at level debug).
+  using StateTrace = std::function<void(ClientState from, ClientState to)>;
+  void set_trace(StateTrace trace);
 
   // The TCP connection is up; now_ms is a monotonic clock for deadlines.
   void connected(std::int64_t now_ms);

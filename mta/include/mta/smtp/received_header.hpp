@@ -5,14 +5,14 @@
 #include <string>
 #include <string_view>
 
-#include "policy/ip_address.hpp"
+#include "dns/ip_address.hpp"
 #include "queue/message.hpp"
 
 namespace relayq::mta {
 
 struct ReceivedTrace {
   std::string_view helo;      // the HELO/EHLO argument
-  policy::IpAddress client;   // the peer
+  dns::IpAddress client;      // the peer
   std::string_view hostname;  // ours
   std::string_view protocol;  // SMTP, ESMTP or UTF8SMTP (RFC 3848, RFC 6531)
   queue::MessageId id = 0;

@@ -10,7 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "policy/ip_address.hpp"
+#include "dns/ip_address.hpp"
+#include "metrics/labels.hpp"
 #include "policy/relay_rules.hpp"
 #include "queue/message.hpp"
 #include "queue/store.hpp"
@@ -33,17 +34,8 @@ struct ServerSessionConfig {
 };
 
 struct PeerInfo {
-  policy::IpAddress address;
+  dns::IpAddress address;
   std::uint16_t port = 0;
-};
-
-// Told about outcomes a dashboard counts (metrics) without the session knowing about metrics.
-class SessionObserver {
- public:
-  virtual ~SessionObserver() = default;
-  virtual void message_accepted(const queue::Envelope& envelope) = 0;
-  // reason: relay_denied, size, bad_data, line_too_long, too_many_recipients, storage, timeout
-  virtual void message_rejected(std::string_view reason) = 0;
 };
 
 enum class SessionState {
@@ -54,6 +46,23 @@ enum class SessionState {
   bdat,      // reading a BDAT chunk
   storing,   // message handed to the store, waiting for message_stored()
   closed,    // QUIT, timeout or fatal error: flush output and close
+};
+
+std::string_view to_string(SessionState state);
+
+// Told about outcomes a dashboard counts (metrics) and a log traces, without the session
+// knowing about either.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  virtual void message_accepted(const queue::Envelope& envelope) = 0;
+  // The reason of a refusal's row in the reply table (smtp/replies.hpp).
+  virtual void message_rejected(metrics::RejectReason reason) = 0;
+  // Every change of state, as it happens.
+  virtual void state_changed(SessionState from, SessionState to) {
+    (void)from;
+    (void)to;
+  }
 };
 
 class ServerSession {

@@ -1,5 +1,5 @@
 // IpAddress and Cidr: text and socket-address conversions, and network membership.
-#include "policy/ip_address.hpp"
+#include "dns/ip_address.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,7 +9,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace relayq::policy {
+namespace relayq::dns {
 
 namespace {
 
@@ -71,6 +71,31 @@ std::optional<IpAddress> IpAddress::from_sockaddr(const sockaddr* address) {
   return std::nullopt;
 }
 
+IpAddress IpAddress::from_bytes(bool v6, const void* bytes) {
+  IpAddress result;
+  result.v6 = v6;
+  std::memcpy(result.bytes.data(), bytes, v6 ? 16 : 4);
+  return result;
+}
+
+sockaddr_storage IpAddress::to_sockaddr(std::uint16_t port) const {
+  sockaddr_storage storage{};
+  if (v6) {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    std::memcpy(&in6.sin6_addr, bytes.data(), 16);
+    std::memcpy(&storage, &in6, sizeof in6);
+  } else {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    std::memcpy(&in.sin_addr, bytes.data(), 4);
+    std::memcpy(&storage, &in, sizeof in);
+  }
+  return storage;
+}
+
 std::string IpAddress::to_string() const {
   char text[INET6_ADDRSTRLEN];
   inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
@@ -108,4 +133,4 @@ bool Cidr::contains(const IpAddress& address) const {
   return bytes == network.bytes;
 }
 
-}  // namespace relayq::policy
+}  // namespace relayq::dns

@@ -1,4 +1,5 @@
-// IPv4/IPv6 addresses and CIDR networks, parsed from text or taken from a socket address.
+// IPv4/IPv6 addresses and CIDR networks, parsed from text or taken from a socket address: the
+// one address type of relayq, for DNS answers, next hops, clients and relay networks. Any thread.
 #pragma once
 
 #include <array>
@@ -7,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-struct sockaddr;
+#include <sys/socket.h>
 
-namespace relayq::policy {
+namespace relayq::dns {
 
 struct IpAddress {
   bool v6 = false;
@@ -17,7 +18,10 @@ struct IpAddress {
 
   static std::optional<IpAddress> parse(std::string_view text);
   static std::optional<IpAddress> from_sockaddr(const sockaddr* address);
+  // 4 bytes (IPv4) or 16 (IPv6) in network order, as in_addr and in6_addr hold them.
+  static IpAddress from_bytes(bool v6, const void* bytes);
   std::string to_string() const;
+  sockaddr_storage to_sockaddr(std::uint16_t port) const;
   bool operator==(const IpAddress&) const = default;
 };
 
@@ -31,4 +35,4 @@ struct Cidr {
   bool contains(const IpAddress& address) const;
 };
 
-}  // namespace relayq::policy
+}  // namespace relayq::dns

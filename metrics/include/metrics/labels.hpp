@@ -1,0 +1,138 @@
+// The label values of the contract's labelled metrics, as types: a call site names an
+// enumerator, and the text Prometheus shows is written once, here. Header only, no state.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace relayq::metrics {
+
+// relayq_messages_rejected_total{reason}: why a transaction or recipient was refused.
+enum class RejectReason : std::uint8_t {
+  relay_denied,
+  size,
+  bad_data,
+  line_too_long,
+  too_many_recipients,
+  storage,
+  timeout,
+};
+inline constexpr std::array kRejectReasons = {
+    RejectReason::relay_denied,
+    RejectReason::size,
+    RejectReason::bad_data,
+    RejectReason::line_too_long,
+    RejectReason::too_many_recipients,
+    RejectReason::storage,
+    RejectReason::timeout,
+};
+
+// relayq_outbound_replies_total{class}: a next hop's reply by class; error = no reply at all.
+enum class ReplyClass : std::uint8_t { success, transient, permanent, error };
+inline constexpr std::array kReplyClasses = {ReplyClass::success, ReplyClass::transient,
+                                             ReplyClass::permanent, ReplyClass::error};
+constexpr ReplyClass reply_class_of(int code) {
+  if (code == 0) return ReplyClass::error;
+  if (code < 400) return ReplyClass::success;
+  return code < 500 ? ReplyClass::transient : ReplyClass::permanent;
+}
+
+// relayq_queue_messages{state}.
+enum class QueueState : std::uint8_t { ready, scheduled, held };
+
+// relayq_policy_results_total{check, result}: the checks, and the results RFC 8601 names
+// (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is our rdns).
+enum class PolicyCheck : std::uint8_t { spf, dkim, rdns };
+enum class PolicyResult : std::uint8_t {
+  none,
+  pass,
+  fail,
+  softfail,
+  policy,
+  neutral,
+  temperror,
+  permerror,
+};
+
+constexpr std::string_view label(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::relay_denied:
+      return "relay_denied";
+    case RejectReason::size:
+      return "size";
+    case RejectReason::bad_data:
+      return "bad_data";
+    case RejectReason::line_too_long:
+      return "line_too_long";
+    case RejectReason::too_many_recipients:
+      return "too_many_recipients";
+    case RejectReason::storage:
+      return "storage";
+    case RejectReason::timeout:
+      return "timeout";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view label(ReplyClass reply_class) {
+  switch (reply_class) {
+    case ReplyClass::success:
+      return "2xx";
+    case ReplyClass::transient:
+      return "4xx";
+    case ReplyClass::permanent:
+      return "5xx";
+    case ReplyClass::error:
+      return "error";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view label(QueueState state) {
+  switch (state) {
+    case QueueState::ready:
+      return "ready";
+    case QueueState::scheduled:
+      return "scheduled";
+    case QueueState::held:
+      return "held";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view label(PolicyCheck check) {
+  switch (check) {
+    case PolicyCheck::spf:
+      return "spf";
+    case PolicyCheck::dkim:
+      return "dkim";
+    case PolicyCheck::rdns:
+      return "rdns";
+  }
+  return "unknown";
+}
+
+constexpr std::string_view label(PolicyResult result) {
+  switch (result) {
+    case PolicyResult::none:
+      return "none";
+    case PolicyResult::pass:
+      return "pass";
+    case PolicyResult::fail:
+      return "fail";
+    case PolicyResult::softfail:
+      return "softfail";
+    case PolicyResult::policy:
+      return "policy";
+    case PolicyResult::neutral:
+      return "neutral";
+    case PolicyResult::temperror:
+      return "temperror";
+    case PolicyResult::permerror:
+      return "permerror";
+  }
+  return "unknown";
+}
+
+}  // namespace relayq::metrics

@@ -1,0 +1,51 @@
+// The session and delivery snapshots of a config (declared in settings.hpp). Called on the main
+// thread; each call builds a fresh snapshot that nothing changes afterwards, so loops share it.
+#include "daemon/settings.hpp"
+
+#include <memory>
+#include <utility>
+
+#include "mta/delivery/router.hpp"
+#include "mta/smtp/client_session.hpp"
+#include "policy/relay_rules.hpp"
+#include "queue/clock.hpp"
+#include "queue/retry_policy.hpp"
+
+namespace relayq::mta {
+
+std::shared_ptr<const ServerSessionConfig> session_config_for(const Config& config,
+                                                              const ListenerConfig& listener,
+                                                              queue::Store& store) {
+  auto session = std::make_shared<ServerSessionConfig>();
+  session->hostname = config.server.hostname;
+  session->listener_name = listener.address;
+  session->max_message_size = listener.max_message_size;
+  session->max_recipients = listener.max_recipients;
+  session->command_timeout = listener.command_timeout;
+  session->data_timeout = listener.data_timeout;
+  session->min_data_rate = listener.min_data_rate;
+  session->relay =
+      std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains);
+  session->next_id = [&store] { return store.next_id(); };
+  session->wall_clock_ms = queue::wall_clock_ms;
+  return session;
+}
+
+std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {
+  auto client = std::make_shared<ClientSessionConfig>();
+  client->helo_name = config.server.hostname;
+  auto settings = std::make_shared<DeliverySettings>(DeliverySettings{
+      .hostname = config.server.hostname,
+      .router = Router(config),
+      .retry = queue::RetryPolicies(config.retry,
+                                    {config.retry_domains.begin(), config.retry_domains.end()}),
+      .max_connections_per_destination = config.delivery.max_connections_per_destination,
+      .client = std::move(client),
+      .resolver = {},
+      .timeouts = {},
+  });
+  settings->resolver.servers = config.dns.servers;
+  return settings;
+}
+
+}  // namespace relayq::mta

@@ -1,0 +1,145 @@
+// A message's delivery round: replies become fates (metrics, a log line), then a delay notice, a
+// DSN and the commit of the new state. Loop thread only (store commits are posted back to it). A
+// message's state is committed to the store before its deferred recipients are rescheduled.
+#include "mta/delivery/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "dns/domain_name.hpp"
+#include "mta/common/log_format.hpp"
+#include "queue/clock.hpp"
+#include "queue/dsn.hpp"
+
+namespace relayq::mta {
+
+namespace {
+
+std::string_view fate_name(Fate fate) {
+  switch (fate) {
+    case Fate::delivered:
+      return "sent";
+    case Fate::deferred:
+      return "deferred";
+    case Fate::bounced:
+      return "bounced";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+const queue::RetryPolicy& DeliveryEngine::policy_for(const queue::Envelope& envelope,
+                                                     std::uint16_t index) const {
+  return settings_->retry.for_domain(dns::domain_of_mailbox(envelope.recipients[index].address));
+}
+
+// Applies each recipient's reply to its message; the last job of a message ends its round.
+void DeliveryEngine::record(const Job& job, const std::vector<SmtpReply>& replies,
+                            const AttemptContext& context) {
+  auto it = active_.find(job.id);
+  if (it == active_.end()) return;
+  ActiveMessage& active = it->second;
+  auto& envelope = active.current;
+  for (std::size_t k = 0; k < job.recipients.size() && k < replies.size(); ++k) {
+    const std::uint16_t index = job.recipients[k];
+    auto& recipient = envelope.recipients[index];
+    const SmtpReply& reply = replies[k];
+    const auto& policy = policy_for(envelope, index);
+    const Fate fate = apply_reply(recipient, reply, policy, envelope.received_ms, context);
+    metrics_.outbound_replies(metrics::reply_class_of(reply.code)).Increment();
+    switch (fate) {
+      case Fate::delivered:
+        metrics_.recipients_delivered().Increment();
+        metrics_.time_in_queue().Observe(
+            static_cast<double>(context.now_ms - envelope.received_ms) / 1000.0);
+        break;
+      case Fate::deferred:
+        metrics_.recipients_deferred().Increment();
+        active.deferred.push_back({index, reply, context.remote_host});
+        break;
+      case Fate::bounced:
+        metrics_.recipients_bounced().Increment();
+        active.dsn.push_back(dsn_entry(recipient, fate, reply, context, 0));
+        break;
+    }
+    spdlog::info("event=delivery id={} rcpt={} nexthop={} status={} attempts={} reply={}",
+                 queue::format_id(job.id), quoted(recipient.address),
+                 context.nexthop.empty() ? "none" : context.nexthop, fate_name(fate),
+                 recipient.attempts, quoted(reply.text));
+  }
+  if (--active.jobs_outstanding == 0) finish_round(job.id);
+}
+
+// The round of a message is over: add a "delayed" notice when it is due, build the DSN, and
+// commit the new state (the message disappears from the store when nothing is pending).
+void DeliveryEngine::finish_round(queue::MessageId id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  ActiveMessage& active = it->second;
+  auto& envelope = active.current;
+  const std::int64_t now = queue::wall_clock_ms();
+  if (!active.deferred.empty() && !envelope.sender.empty() && !envelope.delay_warned) {
+    const auto& policy = policy_for(envelope, active.deferred.front().index);
+    if (policy.delay_warning.count() > 0 &&
+        now - envelope.received_ms >= policy.delay_warning.count()) {
+      for (const auto& deferral : active.deferred) {
+        const AttemptContext context{now, "", deferral.remote_host, 0};
+        active.dsn.push_back(dsn_entry(envelope.recipients[deferral.index], Fate::deferred,
+                                       deferral.reply, context,
+                                       envelope.received_ms + policy.max_age.count()));
+      }
+      envelope.delay_warned = true;
+    }
+  }
+  std::optional<queue::Message> dsn;
+  std::optional<queue::MessageId> dsn_id;
+  if (!active.dsn.empty()) {
+    if (envelope.sender.empty()) {
+      spdlog::warn("event=dsn_dropped id={} reason=\"null sender: no notice for a notice\"",
+                   queue::format_id(id));
+    } else {
+      queue::DsnRequest request{settings_->hostname, &envelope, queue::header_section(*active.body),
+                                active.dsn};
+      dsn_id = store_.next_id();
+      dsn = queue::build_dsn(request, *dsn_id, now);
+      spdlog::info("event=dsn id={} original={} to={} recipients={}", queue::format_id(*dsn_id),
+                   queue::format_id(id), quoted(envelope.sender), active.dsn.size());
+    }
+  }
+  if (!active.loaded || active.current == active.stored) {
+    on_committed(id, {}, std::nullopt);  // nothing changed: nothing to write
+    return;
+  }
+  net::LoopThread* loop = &loop_;
+  store_.commit(active.stored, envelope, std::move(dsn),
+                [this, loop, id, dsn_id](const queue::StoreResult& result) {
+                  loop->post([this, id, dsn_id, result] { on_committed(id, result, dsn_id); });
+                });
+}
+
+void DeliveryEngine::on_committed(queue::MessageId id, const queue::StoreResult& result,
+                                  std::optional<queue::MessageId> dsn_id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  ActiveMessage& active = it->second;
+  if (!result.ok()) {
+    // The store still holds the previous state; try the message again later from there.
+    spdlog::error("event=commit_failed id={} error={}", queue::format_id(id),
+                  quoted(result.detail));
+    schedule_.add({queue::wall_clock_ms() + 60'000, id, 0});
+  } else {
+    for (const auto& deferral : active.deferred)
+      schedule_.add(
+          {active.current.recipients[deferral.index].next_attempt_ms, id, deferral.index});
+    if (dsn_id) {
+      census_.messages.fetch_add(1, std::memory_order_relaxed);
+      route_message_(*dsn_id);
+    }
+    if (!active.current.has_pending()) census_.messages.fetch_sub(1, std::memory_order_relaxed);
+  }
+  end_active(id);
+}
+
+}  // namespace relayq::mta

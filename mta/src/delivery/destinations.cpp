@@ -1,0 +1,183 @@
+// Destinations and their connection pools: jobs queue per route and go to connections opened up
+// to this loop's share of the limit. Loop thread only (DNS answers and connection events arrive
+// on it). A failing destination backs off: its jobs are deferred without a connection attempt.
+#include "mta/delivery/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "mta/common/log_format.hpp"
+#include "queue/clock.hpp"
+
+namespace relayq::mta {
+
+namespace {
+
+// A DNS verdict as the reply a recipient records: permanent ones bounce, others defer.
+SmtpReply dns_reply(const dns::NextHopResult& result) {
+  const int code = result.status == dns::NextHopStatus::bounce ? 550 : 451;
+  return {code, result.enhanced_code + " " + result.reason};
+}
+
+}  // namespace
+
+void DeliveryEngine::enqueue(const Route& route, Job job) {
+  Destination& destination = destinations_[route.key];
+  destination.route = route;
+  if (queue::wall_clock_ms() < destination.dead_until_ms) {
+    // A destination that keeps failing is not hammered by every message: its jobs wait for
+    // the back-off to end without a connection attempt each.
+    record(job,
+           std::vector<SmtpReply>(
+               job.recipients.size(),
+               {0, "destination backed off after failures: " + destination.dead_reason.text}),
+           {queue::wall_clock_ms(), "", "", std::uniform_real_distribution<double>(0, 1)(random_)});
+    return;
+  }
+  destination.queue.push_back(std::move(job));
+  dispatch(destination);
+}
+
+void DeliveryEngine::dispatch(Destination& destination) {
+  for (auto* connection : destination.connections) {
+    if (destination.queue.empty()) return;
+    if (connection->idle()) give_job(*connection, destination);
+  }
+  // Jobs beyond what connections in the making will take need more connections.
+  std::size_t wanted = destination.queue.size() > destination.resolving
+                           ? destination.queue.size() - destination.resolving
+                           : 0;
+  while (wanted-- > 0 &&
+         destination.connections.size() + destination.resolving < connection_limit_) {
+    open_connection(destination);
+  }
+}
+
+void DeliveryEngine::open_connection(Destination& destination) {
+  ++destination.resolving;
+  const Route route = destination.route;
+  auto done = [this, key = route.key](dns::NextHopResult result) { on_resolved(key, result); };
+  if (route.mx) {
+    dns::resolve_domain(*resolver_, route.name, route.port, random_, std::move(done));
+  } else {
+    dns::resolve_host(*resolver_, route.name, route.port, std::move(done));
+  }
+}
+
+void DeliveryEngine::on_resolved(const std::string& key, const dns::NextHopResult& result) {
+  auto it = destinations_.find(key);
+  if (it == destinations_.end()) return;
+  Destination& destination = it->second;
+  --destination.resolving;
+  if (stopped_) return;
+  if (result.status != dns::NextHopStatus::ok) {
+    fail_queued(destination, dns_reply(result), "");
+    return;
+  }
+  if (destination.queue.empty()) return;
+  auto connection = std::make_unique<OutboundConnection>(loop_.loop(), *this, key, result.hops,
+                                                         settings_->client, settings_->timeouts);
+  OutboundConnection* pointer = connection.get();
+  destination.connections.push_back(pointer);
+  connections_.emplace(pointer, std::move(connection));
+  metrics_.outbound_connections().Increment();
+  pointer->start();
+}
+
+void DeliveryEngine::give_job(OutboundConnection& connection, Destination& destination) {
+  while (!destination.queue.empty()) {
+    Job job = std::move(destination.queue.front());
+    destination.queue.pop_front();
+    auto it = active_.find(job.id);
+    if (it == active_.end()) continue;
+    job.started_ns = uv_hrtime();
+    OutboundMessage message = outbound_message(it->second, job);
+    connection.send(std::move(job), std::move(message));
+    return;
+  }
+  connection.idle_until_closed();
+}
+
+OutboundMessage DeliveryEngine::outbound_message(const ActiveMessage& message,
+                                                 const Job& job) const {
+  OutboundMessage out;
+  out.sender = message.current.sender;
+  for (auto index : job.recipients)
+    out.recipients.push_back(message.current.recipients[index].address);
+  out.body = message.body;
+  out.eight_bit_mime = message.current.eight_bit_mime;
+  out.smtputf8 = message.current.smtputf8;
+  return out;
+}
+
+void DeliveryEngine::fail_queued(Destination& destination, const SmtpReply& reply,
+                                 const std::string& nexthop) {
+  std::deque<Job> jobs;
+  jobs.swap(destination.queue);
+  const AttemptContext context{queue::wall_clock_ms(), nexthop, "",
+                               std::uniform_real_distribution<double>(0, 1)(random_)};
+  for (const auto& job : jobs)
+    record(job, std::vector<SmtpReply>(job.recipients.size(), reply), context);
+}
+
+void DeliveryEngine::connection_ready(OutboundConnection& connection) {
+  auto it = destinations_.find(connection.destination());
+  if (it == destinations_.end() || stopped_) {
+    connection.quit();
+    return;
+  }
+  it->second.failures = 0;  // one success clears a destination's back-off
+  it->second.dead_until_ms = 0;
+  give_job(connection, it->second);
+}
+
+void DeliveryEngine::transaction_done(OutboundConnection& connection, Job job,
+                                      const TransactionResult& result) {
+  metrics_.delivery_duration().Observe(static_cast<double>(uv_hrtime() - job.started_ns) / 1e9);
+  const AttemptContext context{queue::wall_clock_ms(), connection.nexthop(),
+                               connection.remote_host(),
+                               std::uniform_real_distribution<double>(0, 1)(random_)};
+  record(job, result.recipients, context);
+  auto it = destinations_.find(connection.destination());
+  if (stopped_ || it == destinations_.end()) {
+    connection.quit();
+    return;
+  }
+  if (connection.idle()) give_job(connection, it->second);
+}
+
+void DeliveryEngine::connection_failed(OutboundConnection& connection, const SmtpReply& reason) {
+  auto it = destinations_.find(connection.destination());
+  if (it == destinations_.end() || stopped_) return;
+  Destination& destination = it->second;
+  ++destination.failures;
+  const auto& policy =
+      settings_->retry.for_domain(destination.route.mx ? destination.route.name : std::string());
+  const double unit = std::uniform_real_distribution<double>(0, 1)(random_);
+  destination.dead_until_ms =
+      queue::wall_clock_ms() + queue::retry_delay(policy, destination.failures, unit).count();
+  destination.dead_reason = reason;
+  spdlog::warn("event=destination_failed destination={} failures={} reason={}",
+               destination.route.key, destination.failures, quoted(reason.text));
+  fail_queued(destination, reason, "");
+}
+
+void DeliveryEngine::connection_closed(OutboundConnection& connection) {
+  metrics_.outbound_connections().Decrement();
+  const std::string key = connection.destination();
+  connections_.erase(&connection);  // destroys it
+  auto it = destinations_.find(key);
+  if (it == destinations_.end()) return;
+  Destination& destination = it->second;
+  std::erase(destination.connections, &connection);
+  if (stopped_) return;
+  if (!destination.queue.empty()) {
+    dispatch(destination);
+  } else if (destination.connections.empty() && destination.resolving == 0 &&
+             destination.dead_until_ms <= queue::wall_clock_ms()) {
+    destinations_.erase(it);  // nothing left to remember about it
+  }
+}
+
+}  // namespace relayq::mta

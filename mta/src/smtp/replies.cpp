@@ -1,0 +1,117 @@
+// The reply table: one row per Reply, in the enum's order (checked when compiled).
+#include "mta/smtp/replies.hpp"
+
+#include <array>
+
+namespace relayq::mta {
+
+namespace {
+
+using metrics::RejectReason;
+using enum Reply;
+
+constexpr std::array kRows = {
+    ReplyRow{greeting, 220, "", "{} ESMTP relayq", {}},
+    ReplyRow{helo, 250, "", "{}", {}},
+    ReplyRow{bye, 221, "2.0.0", "Bye", {}},
+    ReplyRow{help, 214, "2.0.0", "Commands:{}", {}},
+    ReplyRow{ok, 250, "2.0.0", "Ok", {}},
+    ReplyRow{cannot_vrfy,
+             252,
+             "2.5.0",
+             "Cannot VRFY user, but will accept message and attempt delivery",
+             {}},
+    ReplyRow{unrecognized, 500, "5.5.1", "Command unrecognized", {}},
+    ReplyRow{line_too_long, 500, "5.5.2", "Line too long", {}},
+    ReplyRow{malformed_line,
+             500,
+             "5.5.2",
+             "Command lines must end in CRLF and hold no bare CR or NUL",
+             {}},
+    ReplyRow{not_implemented, 502, "5.5.1", "Command not implemented", {}},
+    ReplyRow{syntax, 501, "5.5.4", "Syntax: {}", {}},
+    ReplyRow{need_helo, 503, "5.5.1", "Error: send HELO/EHLO first", {}},
+    ReplyRow{need_mail, 503, "5.5.1", "Error: need MAIL command", {}},
+    ReplyRow{nested_mail, 503, "5.5.1", "Error: nested MAIL command", {}},
+    ReplyRow{rcpt_after_bdat, 503, "5.5.1", "Error: RCPT after BDAT", {}},
+    ReplyRow{data_after_bdat, 503, "5.5.1", "Error: DATA and BDAT cannot be mixed", {}},
+    ReplyRow{no_recipients, 554, "5.5.1", "No valid recipients", {}},
+    ReplyRow{sender_ok, 250, "2.1.0", "Ok", {}},
+    ReplyRow{recipient_ok, 250, "2.1.5", "Ok", {}},
+    ReplyRow{bad_sender, 501, "5.1.7", "Bad sender address syntax", {}},
+    ReplyRow{bad_recipient, 501, "5.1.3", "Bad recipient address syntax", {}},
+    ReplyRow{recipient_needs_domain, 501, "5.1.3", "Recipient address must include a domain", {}},
+    ReplyRow{bad_size_parameter, 501, "5.5.4", "Bad SIZE parameter", {}},
+    ReplyRow{bad_body_parameter, 501, "5.5.4", "Bad BODY parameter", {}},
+    ReplyRow{bad_smtputf8_parameter, 501, "5.5.4", "Bad SMTPUTF8 parameter", {}},
+    ReplyRow{unsupported_option, 555, "5.5.4", "Unsupported option: {}", {}},
+    ReplyRow{needs_smtputf8, 553, "5.6.7", "Non-ASCII address requires SMTPUTF8", {}},
+    ReplyRow{too_many_recipients, 452, "4.5.3", "Too many recipients",
+             RejectReason::too_many_recipients},
+    ReplyRow{relay_denied, 554, "5.7.1", "Relay access denied", RejectReason::relay_denied},
+    ReplyRow{start_data, 354, "", "End data with <CR><LF>.<CR><LF>", {}},
+    ReplyRow{chunk_received, 250, "2.0.0", "{} octets received", {}},
+    ReplyRow{message_too_big, 552, "5.3.4", "Message size exceeds fixed maximum message size",
+             RejectReason::size},
+    ReplyRow{text_line_too_long, 500, "5.5.2", "Text line too long", RejectReason::line_too_long},
+    ReplyRow{bad_data, 550, "5.6.0", "Message contains bare CR, bare LF or NUL",
+             RejectReason::bad_data},
+    ReplyRow{queued, 250, "2.0.0", "Ok: queued as {}", {}},
+    ReplyRow{storage_full, 452, "4.3.1", "Insufficient system storage", RejectReason::storage},
+    ReplyRow{storage_failed, 451, "4.3.0", "Temporary storage failure, try again later",
+             RejectReason::storage},
+    ReplyRow{storage_stopping, 421, "4.3.2", "Service shutting down", RejectReason::storage},
+    ReplyRow{timeout, 421, "4.4.2", "{} Error: timeout exceeded", RejectReason::timeout},
+    ReplyRow{shutting_down, 421, "4.3.2", "{} Service shutting down", {}},
+    ReplyRow{too_many_connections, 421, "4.3.2", "{} Too many connections, try again later", {}},
+    ReplyRow{remote_size_limit, 552, "5.3.4", "Message size exceeds remote limit", {}},
+    ReplyRow{remote_no_smtputf8, 553, "5.6.7", "Remote server does not support SMTPUTF8", {}},
+};
+
+constexpr bool rows_in_order() {
+  for (std::size_t i = 0; i < kRows.size(); ++i)
+    if (static_cast<std::size_t>(kRows[i].reply) != i) return false;
+  return kRows.size() == static_cast<std::size_t>(remote_no_smtputf8) + 1;
+}
+static_assert(rows_in_order(), "kRows holds one row per Reply, in the enum's order");
+
+}  // namespace
+
+const ReplyRow& reply_row(Reply reply) {
+  return kRows[static_cast<std::size_t>(reply)];
+}
+
+std::string format_reply(Reply reply, std::string_view argument) {
+  const ReplyRow& row = reply_row(reply);
+  std::string text = std::to_string(row.code);
+  text += ' ';
+  if (!row.enhanced.empty()) {
+    text += row.enhanced;
+    text += ' ';
+  }
+  const std::size_t slot = row.text.find("{}");
+  if (slot == std::string_view::npos) {
+    text += row.text;
+  } else {
+    text += row.text.substr(0, slot);
+    text += argument;
+    text += row.text.substr(slot + 2);
+  }
+  return text;
+}
+
+Reply reply_for(queue::StoreErrorKind error) {
+  switch (error) {
+    case queue::StoreErrorKind::none:
+      return queued;
+    case queue::StoreErrorKind::no_space:
+      return storage_full;
+    case queue::StoreErrorKind::shutting_down:
+      return storage_stopping;
+    case queue::StoreErrorKind::io_error:
+      break;
+  }
+  return storage_failed;
+}
+
+}  // namespace relayq::mta
