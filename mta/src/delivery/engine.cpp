@@ -70,6 +70,14 @@ void DeliveryEngine::update_settings(std::shared_ptr<const DeliverySettings> set
   connection_limit_ = share_of(settings_->max_connections_per_destination, loops_);
 }
 
+void DeliveryEngine::load_then(queue::MessageId id, bool with_body, Loaded then) {
+  net::LoopThread* loop = &loop_;
+  store_.load(id, with_body, [this, loop, id, then](std::optional<queue::Message> message) {
+    auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
+    loop->post([this, id, shared, then] { (this->*then)(id, std::move(*shared)); });
+  });
+}
+
 void DeliveryEngine::deliver_now(queue::MessageId id) {
   if (stopped_) return;
   if (auto it = active_.find(id); it != active_.end()) {

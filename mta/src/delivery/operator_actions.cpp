@@ -49,11 +49,7 @@ void DeliveryEngine::admin(queue::MessageId id, AdminAction action, QueueAdmin::
   it->second.admin_ops.push_back({action, std::move(done)});
   if (!fresh) return;  // a delivery round (or another change) is in progress: after it ends
   census_.active.fetch_add(1, std::memory_order_relaxed);
-  net::LoopThread* loop = &loop_;
-  store_.load(id, false, [this, loop, id](std::optional<queue::Message> message) {
-    auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
-    loop->post([this, id, shared] { on_admin_loaded(id, std::move(*shared)); });
-  });
+  load_then(id, false, &DeliveryEngine::on_admin_loaded);
 }
 
 void DeliveryEngine::on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message) {

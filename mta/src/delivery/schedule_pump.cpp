@@ -47,11 +47,7 @@ void DeliveryEngine::arm_schedule_timer() {
 void DeliveryEngine::activate(queue::MessageId id) {
   active_.emplace(id, ActiveMessage{});
   census_.active.fetch_add(1, std::memory_order_relaxed);
-  net::LoopThread* loop = &loop_;
-  store_.load(id, true, [this, loop, id](std::optional<queue::Message> message) {
-    auto shared = std::make_shared<std::optional<queue::Message>>(std::move(message));
-    loop->post([this, id, shared] { on_loaded(id, std::move(*shared)); });
-  });
+  load_then(id, true, &DeliveryEngine::on_loaded);
 }
 
 void DeliveryEngine::on_loaded(queue::MessageId id, std::optional<queue::Message> message) {

@@ -101,6 +101,11 @@ class DeliveryEngine : public ConnectionEvents {
     SmtpReply dead_reason;
   };
 
+  // engine.cpp: loads a message on the store's reader thread and hands it to `then` back on
+  // this loop.
+  using Loaded = void (DeliveryEngine::*)(queue::MessageId, std::optional<queue::Message>);
+  void load_then(queue::MessageId id, bool with_body, Loaded then);
+
   // schedule_pump.cpp: due entries become active messages, and their due recipients jobs.
   void pump_schedule();
   void arm_schedule_timer();
