@@ -1,4 +1,5 @@
 // The config's value syntaxes: sizes ("25MiB"), durations ("5m") and addresses ("host:port").
+// Any thread; no state.
 #include <algorithm>
 #include <charconv>
 #include <limits>
@@ -7,21 +8,12 @@
 #include <string>
 
 #include "dns/ip_address.hpp"
+#include "mta/common/ascii.hpp"
 #include "mta/config/config.hpp"
 
 namespace relayq::mta {
 
 namespace {
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
-  });
-}
 
 std::string quoted(std::string_view text) {
   return "\"" + std::string(text) + "\"";
@@ -60,17 +52,17 @@ std::uint64_t parse_size(std::string_view text) {
   unit.remove_prefix(std::min(after_spaces, unit.size()));
 
   // K, KB and KiB all mean 1024: nobody sizes mail in powers of ten on purpose.
-  if (unit.size() == 3 && iequals(unit.substr(1), "iB")) {
+  if (unit.size() == 3 && equals_ignore_case(unit.substr(1), "iB")) {
     unit.remove_suffix(2);
-  } else if (!unit.empty() && iequals(unit.substr(unit.size() - 1), "B")) {
+  } else if (!unit.empty() && equals_ignore_case(unit.substr(unit.size() - 1), "B")) {
     unit.remove_suffix(1);
   }
   int shift = 0;  // bytes when there is no unit
-  if (iequals(unit, "K")) {
+  if (equals_ignore_case(unit, "K")) {
     shift = 10;
-  } else if (iequals(unit, "M")) {
+  } else if (equals_ignore_case(unit, "M")) {
     shift = 20;
-  } else if (iequals(unit, "G")) {
+  } else if (equals_ignore_case(unit, "G")) {
     shift = 30;
   } else if (!unit.empty()) {
     throw invalid();
@@ -139,10 +131,8 @@ HostPort parse_host_port(std::string_view text) {
     if (result.host.find(':') != std::string::npos) {
       throw std::invalid_argument("an IPv6 address needs brackets: " + quoted(text) + expected);
     }
-    const bool name_chars = std::all_of(result.host.begin(), result.host.end(), [](char c) {
-      return is_digit(c) || c == '.' || c == '-' || (c >= 'a' && c <= 'z') ||
-             (c >= 'A' && c <= 'Z');
-    });
+    const bool name_chars = std::all_of(result.host.begin(), result.host.end(),
+                                        [](char c) { return is_alnum(c) || c == '.' || c == '-'; });
     // All digits and dots must be a real IPv4 address: "10.0.0.300" is a typo, not a name.
     const bool numeric = std::all_of(result.host.begin(), result.host.end(),
                                      [](char c) { return is_digit(c) || c == '.'; });
