@@ -39,3 +39,21 @@ def test_logfmt_lines_quote_values_with_spaces(relay):
     assert f"id={message_id}" in accepted[0]
     assert 'from="\\"odd sender\\"@example.test"' in accepted[0]
     assert all(line.startswith("time=") for line in relay.log_text().splitlines() if line.strip())
+
+
+def test_debug_level_traces_every_change_of_session_state(make_relay):
+    """At level debug the path of each session can be read from the log: why a client was cut
+    off, or where it stood when it left."""
+    relay = make_relay(extra='[log]\nlevel = "debug"\n')
+    send(relay.smtp_port)
+    assert relay.stop() == 0
+    inbound = [line.split(" from=")[1] for line in relay.log_text().splitlines()
+               if "event=session_state" in line]
+    assert inbound == ["greeting to=ready", "ready to=mail", "mail to=data", "data to=storing",
+                       "storing to=ready", "ready to=closed"]
+
+
+def test_info_level_keeps_session_states_out_of_the_log(relay):
+    send(relay.smtp_port)
+    assert relay.stop() == 0
+    assert "event=session_state" not in relay.log_text()
