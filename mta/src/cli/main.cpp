@@ -13,12 +13,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/queue_command.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/config/config.hpp"
 #include "mta/daemon/daemon.hpp"
 #include "queue/inspect.hpp"
 #include "queue/store.hpp"
-#include "cli/queue_command.hpp"
 
 namespace {
 

@@ -13,10 +13,10 @@
 #include <optional>
 
 #include "mta/admin/json.hpp"
+#include "mta/cli/queue_text.hpp"
 #include "mta/config/config.hpp"
 #include "queue/clock.hpp"
 #include "queue/message.hpp"
-#include "mta/cli/queue_text.hpp"
 
 namespace relayq::mta {
 
@@ -199,8 +199,8 @@ int list(AdminClient& admin, bool json) {
 int show(AdminClient& admin, const std::string& id, bool json) {
   std::string body;
   if (const int code = admin.call("GET", "/v1/queue/" + id, body); code != kExitOk) return code;
-  return print_object(body, json,
-                      [](const Json& message) { return show_text(message, queue::wall_clock_ms()); });
+  return print_object(
+      body, json, [](const Json& message) { return show_text(message, queue::wall_clock_ms()); });
 }
 
 int stats(AdminClient& admin, bool json) {

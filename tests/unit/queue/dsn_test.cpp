@@ -404,8 +404,8 @@ TEST_CASE("Python's email package reads a DSN as multipart/report with its statu
   test::TempDir dir;
   const auto file = dir.path / "dsn.eml";
   std::ofstream(file, std::ios::binary) << dsn.body;
-  const auto script =
-      std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "support" / "parse_dsn.py";
+  const auto script = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() /
+                      "support" / "parse_dsn.py";
   const std::string command = "/usr/bin/python3 " + script.string() + " " + file.string() + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
