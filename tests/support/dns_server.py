@@ -21,6 +21,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 
 from dnslib import CLASS, QTYPE, RCODE, RR, SOA, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSServer
@@ -160,9 +161,11 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     print("ready", flush=True)
-    # The serving threads are daemons: returning ends them and closes the sockets.
-    while not stopping.wait(1):
-        pass
+    # The serving threads are daemons: returning ends them and closes the sockets. The main
+    # thread sleeps rather than waits on the event: the handler runs on this thread, and its
+    # set() would deadlock on the event's lock if wait() held it when the signal came.
+    while not stopping.is_set():
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

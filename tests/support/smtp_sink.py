@@ -372,8 +372,10 @@ def main():
     serving = threading.Thread(target=sink.serve_forever, kwargs={"poll_interval": 0.1})
     serving.start()
     print("ready", flush=True)
-    while not stop.wait(0.2):
-        pass
+    # Sleeps rather than waits on the event: the handler runs on this thread, and its set()
+    # would deadlock on the event's lock if wait() held it when the signal came.
+    while not stop.is_set():
+        time.sleep(0.1)
     sink.shutdown()
     serving.join()
     sink.server_close()
