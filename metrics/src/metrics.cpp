@@ -1,8 +1,6 @@
 // Declarations of the contract's metrics: names, help texts, labels and histogram buckets.
 #include "metrics/metrics.hpp"
 
-#include <stdexcept>
-
 #include "collector.hpp"
 #include "family.hpp"
 #include "process_collector.hpp"

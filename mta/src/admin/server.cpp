@@ -8,7 +8,6 @@
 #include <future>
 #include <stdexcept>
 #include <string_view>
-#include <thread>
 
 #include "admin/stats.hpp"
 #include "metrics/http_server.hpp"

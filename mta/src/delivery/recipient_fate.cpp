@@ -1,7 +1,6 @@
 // The fate of a recipient after a delivery reply, and its DSN entry.
 #include "mta/delivery/recipient_fate.hpp"
 
-#include <algorithm>
 #include <cctype>
 
 namespace relayq::mta {

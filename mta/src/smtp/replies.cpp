@@ -81,22 +81,29 @@ const ReplyRow& reply_row(Reply reply) {
   return kRows[static_cast<std::size_t>(reply)];
 }
 
-std::string format_reply(Reply reply, std::string_view argument) {
+void append_reply(std::string& out, Reply reply, std::string_view argument) {
   const ReplyRow& row = reply_row(reply);
-  std::string text = std::to_string(row.code);
-  text += ' ';
+  const char code[] = {static_cast<char>('0' + row.code / 100),
+                       static_cast<char>('0' + row.code / 10 % 10),
+                       static_cast<char>('0' + row.code % 10), ' '};
+  out.append(code, sizeof code);
   if (!row.enhanced.empty()) {
-    text += row.enhanced;
-    text += ' ';
+    out.append(row.enhanced);
+    out += ' ';
   }
   const std::size_t slot = row.text.find("{}");
   if (slot == std::string_view::npos) {
-    text += row.text;
+    out.append(row.text);
   } else {
-    text += row.text.substr(0, slot);
-    text += argument;
-    text += row.text.substr(slot + 2);
+    out.append(row.text.substr(0, slot));
+    out.append(argument);
+    out.append(row.text.substr(slot + 2));
   }
+}
+
+std::string format_reply(Reply reply, std::string_view argument) {
+  std::string text;
+  append_reply(text, reply, argument);
   return text;
 }
 

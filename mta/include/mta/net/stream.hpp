@@ -6,7 +6,6 @@
 
 #include <sys/socket.h>
 
-#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,13 +44,10 @@ class Stream {
   // Queues bytes in order; most writes go out at once, without a copy. A failed write ends
   // the stream (stream_ended).
   virtual void write(std::string bytes) = 0;
-  // Writes not yet handed to the kernel.
-  virtual std::size_t pending_writes() const = 0;
   // Closes once every queued write has gone out (or failed).
   virtual void close_after_writes() = 0;
   // Closes now; queued writes are dropped.
   virtual void close() = 0;
-  virtual bool closing() const = 0;
   // The address of the other end, when the stream is connected to one.
   virtual std::optional<sockaddr_storage> peer() const = 0;
 };

@@ -22,10 +22,8 @@ class TcpStream final : public Stream {
   void start_reading() override;
   void stop_reading() override;
   void write(std::string bytes) override;
-  std::size_t pending_writes() const override { return pending_writes_; }
   void close_after_writes() override;
   void close() override;
-  bool closing() const override { return closing_; }
   std::optional<sockaddr_storage> peer() const override;
 
  private:

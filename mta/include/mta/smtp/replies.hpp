@@ -76,7 +76,10 @@ struct ReplyRow {
 
 const ReplyRow& reply_row(Reply reply);
 
-// "CODE ENHANCED TEXT" with `argument` in place of "{}", without CRLF.
+// "CODE ENHANCED TEXT" with `argument` in place of "{}", without CRLF, appended to `out`: the
+// session writes its replies straight into its output, with no string of their own.
+void append_reply(std::string& out, Reply reply, std::string_view argument = {});
+// The same as a string of its own.
 std::string format_reply(Reply reply, std::string_view argument = {});
 
 // The reply to a store's verdict on a message.

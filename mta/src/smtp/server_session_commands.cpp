@@ -1,0 +1,176 @@
+// The server session's commands: the table of RFC 5321's verbs with their sequencing rules,
+// and one handler per command. The session's thread only; replies are queued in the output.
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "mta/common/ascii.hpp"
+#include "mta/smtp/path_argument.hpp"
+#include "smtp/server_session_impl.hpp"
+
+namespace relayq::mta {
+
+namespace {
+
+// SIZE=n (RFC 1870): digits; a number too large for 64 bits is simply too large.
+std::optional<std::uint64_t> parse_size_param(std::string_view value) {
+  if (value.empty() || !std::all_of(value.begin(), value.end(), is_digit)) return std::nullopt;
+  std::uint64_t size = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), size);
+  return error == std::errc() ? size : std::numeric_limits<std::uint64_t>::max();
+}
+
+}  // namespace
+
+// Sequencing (RFC 5321 4.1.4) as data. BDAT's octets must be read whatever the verdict, so
+// on_bdat checks its sequencing itself once it knows how many there are.
+const std::array<CommandSpec<ServerSession::Impl>, 14> ServerSession::Impl::kCommands = {{
+    {"EHLO", &Impl::on_ehlo, kNeedsArgument, "EHLO hostname"},
+    {"HELO", &Impl::on_helo, kNeedsArgument, "HELO hostname"},
+    {"MAIL", &Impl::on_mail, kNeedsGreeting | kNotInMail | kNeedsArgument, "MAIL FROM:<address>"},
+    {"RCPT", &Impl::on_rcpt, kNeedsGreeting | kNeedsMail | kNeedsArgument, "RCPT TO:<address>"},
+    {"DATA", &Impl::on_data, kNeedsGreeting | kNeedsMail | kNoArgument, "DATA"},
+    {"BDAT", &Impl::on_bdat, 0, "BDAT size [LAST]"},
+    {"RSET", &Impl::on_rset, kNoArgument, "RSET"},
+    {"NOOP", &Impl::on_noop, 0, ""},
+    {"QUIT", &Impl::on_quit, 0, ""},
+    {"VRFY", &Impl::on_vrfy, kNeedsArgument, "VRFY address"},
+    {"HELP", &Impl::on_help, 0, ""},
+    {"EXPN", &Impl::on_not_implemented, 0, ""},
+    {"STARTTLS", &Impl::on_not_implemented, 0, ""},
+    {"AUTH", &Impl::on_not_implemented, 0, ""},
+}};
+
+// --- Commands ----------------------------------------------------------------------------
+
+void ServerSession::Impl::on_ehlo(std::string_view argument) {
+  helo = argument.substr(0, argument.find(' '));
+  esmtp = true;
+  reset_transaction();
+  const std::string& host = config->hostname;
+  line("250-" + host);
+  line("250-PIPELINING");
+  line("250-SIZE " + std::to_string(config->max_message_size));
+  line("250-8BITMIME");
+  line("250-SMTPUTF8");
+  line("250-ENHANCEDSTATUSCODES");
+  line("250-CHUNKING");
+  line("250 HELP");
+}
+
+void ServerSession::Impl::on_helo(std::string_view argument) {
+  helo = argument.substr(0, argument.find(' '));
+  esmtp = false;
+  reset_transaction();
+  reply(Reply::helo, config->hostname);
+}
+
+void ServerSession::Impl::on_mail(std::string_view argument) {
+  const PathArgument path = parse_path_argument(argument, "FROM", true);
+  if (path.status == PathStatus::bad_syntax) return reply(Reply::syntax, "MAIL FROM:<address>");
+  if (path.status != PathStatus::ok) return reply(Reply::bad_sender);
+  Transaction next;
+  for (const EsmtpParam& param : path.params) {
+    // Parameters belong to the extensions announced by EHLO (RFC 5321 4.1.4).
+    const std::string_view keyword = esmtp ? param.keyword : std::string_view();
+    if (equals_ignore_case(keyword, "SIZE")) {
+      const auto size = parse_size_param(param.value);
+      if (!size) return reply(Reply::bad_size_parameter);
+      next.declared_size = *size;
+    } else if (equals_ignore_case(keyword, "BODY")) {
+      if (equals_ignore_case(param.value, "8BITMIME")) {
+        next.eight_bit_mime = true;
+      } else if (!equals_ignore_case(param.value, "7BIT")) {
+        return reply(Reply::bad_body_parameter);
+      }
+    } else if (equals_ignore_case(keyword, "SMTPUTF8")) {
+      if (param.has_value) return reply(Reply::bad_smtputf8_parameter);
+      next.smtputf8 = true;
+    } else {
+      return reply(Reply::unsupported_option, param.keyword);
+    }
+  }
+  if (next.declared_size > config->max_message_size) return refuse(Reply::message_too_big);
+  if (path.non_ascii && !next.smtputf8) return reply(Reply::needs_smtputf8);
+  next.sender = path.mailbox;
+  tx = std::move(next);
+  enter_state(SessionState::mail);
+  reply(Reply::sender_ok);
+}
+
+void ServerSession::Impl::on_rcpt(std::string_view argument) {
+  if (tx.chunked) return reply(Reply::rcpt_after_bdat);
+  const PathArgument path = parse_path_argument(argument, "TO", false);
+  switch (path.status) {
+    case PathStatus::ok:
+      break;
+    case PathStatus::bad_syntax:
+      return reply(Reply::syntax, "RCPT TO:<address>");
+    case PathStatus::bad_path:
+      return reply(Reply::bad_recipient);
+    case PathStatus::no_domain:
+      return reply(Reply::recipient_needs_domain);
+  }
+  if (!path.params.empty()) return reply(Reply::unsupported_option, path.params.front().keyword);
+  if (path.non_ascii && !tx.smtputf8) return reply(Reply::needs_smtputf8);
+  if (std::find(tx.recipients.begin(), tx.recipients.end(), path.mailbox) != tx.recipients.end())
+    return reply(Reply::recipient_ok);  // a duplicate: delivered once
+  if (tx.recipients.size() >= config->max_recipients) return refuse(Reply::too_many_recipients);
+  // No relay rules at all means nobody may relay: fail closed.
+  if (!config->relay || !config->relay->may_send(peer.address, false, path.domain))
+    return refuse(Reply::relay_denied);
+  tx.recipients.push_back(path.mailbox);
+  reply(Reply::recipient_ok);
+}
+
+void ServerSession::Impl::on_data(std::string_view) {
+  if (tx.chunked) return reply(Reply::data_after_bdat);
+  if (tx.recipients.empty()) return reply(Reply::no_recipients);
+  start_content(Framing::dot_terminated);
+  enter_state(SessionState::data);
+  reply(Reply::start_data);
+}
+
+void ServerSession::Impl::on_bdat(std::string_view argument) {
+  const auto bdat = parse_bdat_argument(argument);
+  // Without a valid count the octets that follow cannot be told from commands.
+  if (!bdat) return close_with(Reply::syntax, "BDAT size [LAST]");
+  chunk = Chunk{bdat->size, bdat->size, bdat->last, sequence_error(kNeedsGreeting | kNeedsMail)};
+  if (!chunk.refusal && tx.recipients.empty()) chunk.refusal = Reply::no_recipients;
+  if (!chunk.refusal && !tx.content) start_content(Framing::counted);
+  enter_state(SessionState::bdat);
+  if (chunk.remaining == 0) end_chunk();
+}
+
+void ServerSession::Impl::on_rset(std::string_view) {
+  reset_transaction();
+  reply(Reply::ok);
+}
+
+void ServerSession::Impl::on_noop(std::string_view) {
+  reply(Reply::ok);
+}
+
+void ServerSession::Impl::on_quit(std::string_view) {
+  close_with(Reply::bye);
+}
+
+void ServerSession::Impl::on_vrfy(std::string_view) {
+  reply(Reply::cannot_vrfy);
+}
+
+void ServerSession::Impl::on_help(std::string_view) {
+  std::string verbs;
+  for (const auto& spec : kCommands) {
+    if (spec.handle == &Impl::on_not_implemented) continue;
+    verbs += ' ';
+    verbs += spec.verb;
+  }
+  reply(Reply::help, verbs);
+}
+
+void ServerSession::Impl::on_not_implemented(std::string_view) {
+  reply(Reply::not_implemented);
+}
+
+}  // namespace relayq::mta
