@@ -114,6 +114,15 @@ Metrics::Metrics() {
   for (const ReplyClass reply_class : kReplyClasses)
     outbound_replies_[static_cast<std::size_t>(reply_class)] =
         &replies.with({std::string(label(reply_class))});
+  auto& handshakes = r.add<Family<Counter>>(
+      "relayq_tls_handshakes_total",
+      "TLS handshakes by direction (inbound: STARTTLS and smtps; outbound: STARTTLS to next "
+      "hops) and result (ok, failed).",
+      std::vector<std::string>{"direction", "result"});
+  for (const Direction direction : kDirections)
+    for (const TlsResult result : kTlsResults)
+      tls_handshakes_[static_cast<std::size_t>(direction) * 2 + static_cast<std::size_t>(result)] =
+          &handshakes.with({std::string(label(direction)), std::string(label(result))});
   store_ = &r.add<detail::StoreCollector>();
   r.add<detail::ProcessCollector>();
   registry_ = std::move(registry);
@@ -147,6 +156,11 @@ Counter& Metrics::policy_result(PolicyCheck check, PolicyResult result) {
 
 Counter& Metrics::outbound_replies(ReplyClass reply_class) {
   return *outbound_replies_[static_cast<std::size_t>(reply_class)];
+}
+
+Counter& Metrics::tls_handshakes(Direction direction, TlsResult result) {
+  return *tls_handshakes_[static_cast<std::size_t>(direction) * 2 +
+                          static_cast<std::size_t>(result)];
 }
 
 void Metrics::set_queue_gauges_source(std::function<QueueGauges()> source) {

@@ -17,6 +17,7 @@ enum class RejectReason : std::uint8_t {
   too_many_recipients,
   storage,
   timeout,
+  auth_required,  // MAIL without AUTH on a listener that requires it
 };
 inline constexpr std::array kRejectReasons = {
     RejectReason::relay_denied,
@@ -26,6 +27,7 @@ inline constexpr std::array kRejectReasons = {
     RejectReason::too_many_recipients,
     RejectReason::storage,
     RejectReason::timeout,
+    RejectReason::auth_required,
 };
 
 // relayq_outbound_replies_total{class}: a next hop's reply by class; error = no reply at all.
@@ -37,6 +39,12 @@ constexpr ReplyClass reply_class_of(int code) {
   if (code < 400) return ReplyClass::success;
   return code < 500 ? ReplyClass::transient : ReplyClass::permanent;
 }
+
+// relayq_tls_handshakes_total{direction, result}: how much mail moves encrypted, each way.
+enum class Direction : std::uint8_t { inbound, outbound };
+enum class TlsResult : std::uint8_t { ok, failed };
+inline constexpr std::array kDirections = {Direction::inbound, Direction::outbound};
+inline constexpr std::array kTlsResults = {TlsResult::ok, TlsResult::failed};
 
 // relayq_queue_messages{state}.
 enum class QueueState : std::uint8_t { ready, scheduled, held };
@@ -71,6 +79,8 @@ constexpr std::string_view label(RejectReason reason) {
       return "storage";
     case RejectReason::timeout:
       return "timeout";
+    case RejectReason::auth_required:
+      return "auth_required";
   }
   return "unknown";
 }
@@ -87,6 +97,14 @@ constexpr std::string_view label(ReplyClass reply_class) {
       return "error";
   }
   return "unknown";
+}
+
+constexpr std::string_view label(Direction direction) {
+  return direction == Direction::inbound ? "inbound" : "outbound";
+}
+
+constexpr std::string_view label(TlsResult result) {
+  return result == TlsResult::ok ? "ok" : "failed";
 }
 
 constexpr std::string_view label(QueueState state) {

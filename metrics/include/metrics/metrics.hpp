@@ -62,6 +62,7 @@ class Metrics {
   // start (see metrics.cpp); any other pair is made under the lock on first use.
   Counter& policy_result(PolicyCheck check, PolicyResult result);
   Counter& outbound_replies(ReplyClass reply_class);
+  Counter& tls_handshakes(Direction direction, TlsResult result);
 
   // Scrape-time sources, called on the exposer's thread at every scrape; they must be
   // thread-safe and should not throw (a throwing source hides its series for that scrape).
@@ -94,6 +95,7 @@ class Metrics {
   UpDownGauge* inbound_connections_;
   UpDownGauge* outbound_connections_;
   std::array<Counter*, 4> outbound_replies_;  // 2xx 4xx 5xx error
+  std::array<Counter*, 4> tls_handshakes_;    // by direction, then result
   std::vector<KnownSeries> known_policy_results_;
 };
 

@@ -29,9 +29,6 @@ bool is_set(const toml::node& value) {
 bool is_not_off(const toml::node& value) {
   return value.value_or(""sv) != "off";
 }
-bool is_not_relay(const toml::node& value) {
-  return value.value_or(""sv) != "relay";
-}
 
 // Keys that parse and validate but whose feature relayq does not have yet: a config that uses
 // one is refused rather than half-obeyed. Delete an entry when its feature lands.
@@ -40,11 +37,7 @@ struct UnbuiltFeature {
   bool (*in_use)(const toml::node& value);
 };
 constexpr UnbuiltFeature kUnbuiltFeatures[] = {
-    {"listener.mode", is_not_relay},
     {"listener.proxy_protocol", is_true},
-    {"tls.cert", is_set},
-    {"tls.key", is_set},
-    {"auth.users_file", is_set},
     {"policy.spf", is_not_off},
     {"policy.dkim_verify", is_not_off},
     {"policy.rdns", is_not_off},

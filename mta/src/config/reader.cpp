@@ -78,6 +78,30 @@ bool is_loopback(const std::string& ip_port) {
                 dns::Cidr::parse("::1/128")->contains(*ip));
 }
 
+// What listeners need from [tls] and [auth], checked once both are read: a listener that could
+// never accept mail, or never offer what its mode promises, is a mistake to report now.
+void check_tls_and_auth(const Config& config) {
+  const bool has_tls = !config.tls.cert.empty() || !config.tls.key.empty();
+  if (has_tls && (config.tls.cert.empty() || config.tls.key.empty())) {
+    throw ConfigError(config.where(config.tls.cert.empty() ? "tls.key" : "tls.cert") +
+                      ": tls: cert and key go together");
+  }
+  for (std::size_t i = 0; i < config.listeners.size(); ++i) {
+    const ListenerConfig& listener = config.listeners[i];
+    const std::string key = "listener[" + std::to_string(i) + "]";
+    if (listener.mode == ListenerMode::relay) continue;
+    if (config.auth.users_file.empty()) {
+      throw ConfigError(config.where(key + ".mode") +
+                        ": listener.mode: submission and smtps need auth.users_file");
+    }
+    if (!has_tls && (listener.mode == ListenerMode::smtps || !listener.plaintext_auth)) {
+      throw ConfigError(config.where(key + ".mode") +
+                        ": listener.mode: needs tls.cert and tls.key (AUTH is offered under "
+                        "TLS only, unless plaintext_auth = true)");
+    }
+  }
+}
+
 // --- The file.
 
 Config read_config(const toml::table& root, const std::string& path) {
@@ -110,6 +134,7 @@ Config read_config(const toml::table& root, const std::string& path) {
   top.read_table("policy", [&](Section& s) { read_policy(s, config.policy); });
   top.read_table("dkim", [&](Section& s) { read_dkim(s, config.dkim_sign); });
   top.reject_unknown();
+  check_tls_and_auth(config);
   return config;
 }
 

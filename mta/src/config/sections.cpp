@@ -205,6 +205,7 @@ void read_listener(Section& s, ListenerConfig& listener, const Config& config) {
     listener.max_connections = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });
   s.read("proxy_protocol", [&](auto& v) { listener.proxy_protocol = to_bool(v); });
+  s.read("plaintext_auth", [&](auto& v) { listener.plaintext_auth = to_bool(v); });
   s.read("command_timeout", [&](auto& v) { listener.command_timeout = to_duration(v, false); });
   s.read("data_timeout", [&](auto& v) { listener.data_timeout = to_duration(v, false); });
   s.read("min_data_rate", [&](auto& v) { listener.min_data_rate = to_size(v, 0); });
@@ -240,6 +241,7 @@ void read_delivery(Section& s, Config::Delivery& delivery) {
   s.read("tls", [&](auto& v) {
     delivery.tls = to_choice(v, {"off", "opportunistic", "required"});
   });
+  s.read("tls_ca", [&](auto& v) { delivery.tls_ca = to_string(v); });
 }
 
 void read_route(Section& s, std::string_view name, std::map<std::string, RouteConfig>& routes) {
@@ -248,6 +250,8 @@ void read_route(Section& s, std::string_view name, std::map<std::string, RouteCo
     route.nexthop = to_string(v);
     parse_host_port(route.nexthop);
   });
+  s.read("tls", [&](auto& v) { route.tls = to_choice(v, {"off", "opportunistic", "required"}); });
+  s.read("tls_ca", [&](auto& v) { route.tls_ca = to_string(v); });
 }
 
 void read_retry(Section& s, Config& config) {
@@ -288,6 +292,8 @@ void read_admin(Section& s, Config::Admin& admin) {
 void read_tls(Section& s, Config::Tls& tls) {
   s.read("cert", [&](auto& v) { tls.cert = to_string(v); });
   s.read("key", [&](auto& v) { tls.key = to_string(v); });
+  s.read("min_version", [&](auto& v) { tls.min_version = to_choice(v, {"TLSv1.2", "TLSv1.3"}); });
+  s.read("ciphers", [&](auto& v) { tls.ciphers = to_string(v); });
 }
 
 void read_auth(Section& s, Config::Auth& auth) {

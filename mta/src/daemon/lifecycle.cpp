@@ -49,8 +49,9 @@ int Daemon::run() {
   try {
     metrics_server_ =
         std::make_unique<metrics::MetricsServer>(config_.metrics.listen, metrics_.registry());
+    const InboundFiles files = load_inbound_files(config_);
     for (const auto& listener : config_.listeners)
-      listeners_->open(listener, session_config_for(config_, listener, *store_));
+      listeners_->open(listener, listener_settings_for(config_, listener, *store_, files));
   } catch (const std::exception& error) {
     spdlog::critical("event=start_failed error={}", quoted(error.what()));
     return 1;

@@ -43,11 +43,20 @@ void Daemon::reload() {
     return;
   }
   keep_restart_only_settings(config_, fresh);
+  // Certificates and users are re-read on every reload; files that do not load refuse it, and
+  // the running ones stay.
+  InboundFiles files;
+  try {
+    files = load_inbound_files(fresh);
+  } catch (const ConfigError& error) {
+    spdlog::error("event=reload_refused error={}", quoted(error.what()));
+    return;
+  }
   std::vector<std::string> opened;
   try {
     for (const auto& listener : fresh.listeners) {
       if (listeners_->is_open(listener.address)) continue;
-      listeners_->open(listener, session_config_for(fresh, listener, *store_));
+      listeners_->open(listener, listener_settings_for(fresh, listener, *store_, files));
       opened.push_back(listener.address);
     }
   } catch (const std::exception& error) {
@@ -61,7 +70,7 @@ void Daemon::reload() {
     if (kept == fresh.listeners.end()) {
       listeners_->close(address);
     } else if (std::find(opened.begin(), opened.end(), address) == opened.end()) {
-      listeners_->update(*kept, session_config_for(fresh, *kept, *store_));
+      listeners_->update(*kept, listener_settings_for(fresh, *kept, *store_, files));
     }
   }
   const auto settings = delivery_settings_for(fresh);

@@ -13,9 +13,33 @@
 
 namespace relayq::mta {
 
-std::shared_ptr<const ServerSessionConfig> session_config_for(const Config& config,
+InboundFiles load_inbound_files(const Config& config) {
+  InboundFiles files;
+  if (!config.tls.cert.empty()) {
+    try {
+      files.tls =
+          net::TlsContext::server({.cert = config.tls.cert,
+                                   .key = config.tls.key,
+                                   .min_version = net::parse_tls_version(config.tls.min_version),
+                                   .ciphers = config.tls.ciphers});
+    } catch (const net::TlsError& error) {
+      throw ConfigError(config.where("tls.cert") + ": " + error.what());
+    }
+  }
+  if (!config.auth.users_file.empty()) {
+    try {
+      files.users = policy::UsersFile::load(config.auth.users_file);
+    } catch (const policy::UsersFileError& error) {
+      throw ConfigError(config.where("auth.users_file") + ": auth.users_file: " + error.what());
+    }
+  }
+  return files;
+}
+
+std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& config,
                                                               const ListenerConfig& listener,
-                                                              queue::Store& store) {
+                                                              queue::Store& store,
+                                                              const InboundFiles& files) {
   auto session = std::make_shared<ServerSessionConfig>();
   session->hostname = config.server.hostname;
   session->listener_name = listener.address;
@@ -28,7 +52,17 @@ std::shared_ptr<const ServerSessionConfig> session_config_for(const Config& conf
       std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains);
   session->next_id = [&store] { return store.next_id(); };
   session->wall_clock_ms = queue::wall_clock_ms;
-  return session;
+  const bool smtps = listener.mode == ListenerMode::smtps;
+  session->starttls = files.tls != nullptr && !smtps;
+  session->auth = files.users != nullptr;
+  session->auth_without_tls = listener.plaintext_auth;
+  session->auth_required = listener.mode != ListenerMode::relay;
+  return std::make_shared<const ListenerSettings>(ListenerSettings{
+      .session = std::move(session),
+      .tls = files.tls,
+      .users = files.users,
+      .implicit_tls = smtps,
+  });
 }
 
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {

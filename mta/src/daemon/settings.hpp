@@ -6,15 +6,28 @@
 
 #include "mta/config/config.hpp"
 #include "mta/delivery/engine.hpp"
+#include "mta/inbound/connection.hpp"
+#include "mta/net/tls_context.hpp"
 #include "mta/smtp/server_session.hpp"
+#include "policy/users_file.hpp"
 #include "queue/store.hpp"
 
 namespace relayq::mta {
 
-// The sessions of one listener. They take their ids from `store`, which must outlive them.
-std::shared_ptr<const ServerSessionConfig> session_config_for(const Config& config,
+// The files [tls] and [auth] name, loaded once for every listener. Throws ConfigError
+// ("FILE:LINE: tls.cert PATH: why"): a start or a reload that cannot read them fails whole.
+struct InboundFiles {
+  std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
+  std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
+};
+InboundFiles load_inbound_files(const Config& config);
+
+// What the connections of one listener start with. Sessions take their ids from `store`,
+// which must outlive them.
+std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& config,
                                                               const ListenerConfig& listener,
-                                                              queue::Store& store);
+                                                              queue::Store& store,
+                                                              const InboundFiles& files);
 
 // Everything the engines read for delivery.
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config);

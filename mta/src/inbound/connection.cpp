@@ -6,9 +6,12 @@
 
 #include <algorithm>
 
+#include <openssl/crypto.h>
+
 #include "dns/ip_address.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/net/tcp_stream.hpp"
+#include "mta/net/tls_stream.hpp"
 #include "mta/smtp/replies.hpp"
 
 namespace relayq::mta {
@@ -45,9 +48,14 @@ void InboundConnection::accept(uv_stream_t* server, ListenerShared& listener,
 }
 
 void InboundConnection::start(bool over_limit) {
-  const auto session_config = listener_.session_config.load();
-  if (over_limit) {
+  settings_ = listener_.settings.load();
+  const auto& session_config = settings_->session;
+  if (over_limit && !settings_->implicit_tls) {
     stream_->write(format_reply(Reply::too_many_connections, session_config->hostname) + "\r\n");
+    close();
+    return;
+  }
+  if (over_limit) {  // smtps: a plaintext 421 would be garbage to a TLS client
     close();
     return;
   }
@@ -59,7 +67,12 @@ void InboundConnection::start(bool over_limit) {
         ntohs(peer->ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&*peer)->sin6_port
                                           : reinterpret_cast<sockaddr_in*>(&*peer)->sin_port);
   }
+  peer_address_ = info.address;
   peer_port_ = info.port;
+  if (settings_->implicit_tls) {
+    handshake_started_ns_ = uv_hrtime();
+    stream_ = net::TlsStream::server(stream_, settings_->tls, *this);
+  }
   session_ = std::make_unique<ServerSession>(session_config, info, this);
   context_.connections.insert(this);
   context_.metrics->inbound_connections().Increment();
@@ -85,6 +98,11 @@ void InboundConnection::pump() {
   std::string output = session_->take_output();
   if (!output.empty()) stream_->write(std::move(output));
   if (closing_) return;  // the write failed
+  if (session_->take_starttls()) start_tls();
+  if (auto credentials = session_->take_credentials()) {
+    check_credentials(std::move(*credentials));
+    return;
+  }
   if (auto message = session_->take_message()) {
     store_started_ns_ = uv_hrtime();
     stream_->stop_reading();
@@ -101,10 +119,87 @@ void InboundConnection::pump() {
     close();
     return;
   }
-  if (session_->state() != SessionState::storing) {
+  if (session_->state() != SessionState::storing &&
+      session_->state() != SessionState::authenticating) {
     stream_->start_reading();
     arm_timer();
   }
+}
+
+// The 220 to STARTTLS is on its way in plaintext; everything after it is TLS.
+void InboundConnection::start_tls() {
+  handshake_started_ns_ = uv_hrtime();
+  stream_ = net::TlsStream::server(stream_, settings_->tls, *this);
+}
+
+void InboundConnection::stream_secured(const TlsInfo& info) {
+  context_.metrics->tls_handshakes(metrics::Direction::inbound, metrics::TlsResult::ok).Increment();
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("event=tls listener={} client={} version={} cipher={} resumed={} ms={:.2f}",
+                  listener_.name, peer_address_.to_string(), info.version, info.cipher,
+                  info.resumed, static_cast<double>(uv_hrtime() - handshake_started_ns_) / 1e6);
+  }
+  handshake_started_ns_ = 0;
+  if (closing_) return;
+  session_->tls_established(info, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
+}
+
+// Password hashes are slow on purpose: they run on libuv's thread pool, never on the loop.
+// Reading stops meanwhile, so that a client cannot pile up input behind its AUTH.
+void InboundConnection::check_credentials(Credentials credentials) {
+  stream_->stop_reading();
+  uv_timer_stop(&timer_);
+  if (context_.auth_throttle->blocked(peer_address_, AuthThrottle::Clock::now())) {
+    spdlog::warn("event=auth_throttled listener={} client={} user={}", listener_.name,
+                 peer_address_.to_string(), quoted(credentials.user));
+    context_.loop->post([self = shared_from_this()] {
+      if (self->closing_) return;
+      self->session_->credentials_checked(
+          AuthVerdict::throttled, static_cast<std::int64_t>(uv_now(self->context_.loop->loop())));
+      self->pump();
+    });
+    return;
+  }
+  struct Check {
+    uv_work_t request{};
+    std::shared_ptr<InboundConnection> connection;
+    std::shared_ptr<const policy::UsersFile> users;
+    Credentials credentials;
+    bool ok = false;
+  };
+  auto* check = new Check{{}, shared_from_this(), settings_->users, std::move(credentials), false};
+  check->request.data = check;
+  uv_queue_work(
+      context_.loop->loop(), &check->request,
+      [](uv_work_t* request) {
+        auto* check = static_cast<Check*>(request->data);
+        std::string& password = check->credentials.password;
+        check->ok = check->users && check->users->verify(check->credentials.user, password);
+        OPENSSL_cleanse(password.data(), password.size());
+      },
+      [](uv_work_t* request, int) {
+        std::unique_ptr<Check> check(static_cast<Check*>(request->data));
+        check->connection->on_checked(check->credentials.user, check->ok);
+      });
+}
+
+void InboundConnection::on_checked(const std::string& user, bool ok) {
+  const std::string client = peer_address_.to_string();
+  if (ok) {
+    context_.auth_throttle->succeeded(peer_address_);
+    spdlog::info("event=auth_ok listener={} client={} user={}", listener_.name, client,
+                 quoted(user));
+  } else {
+    const std::uint32_t failures =
+        context_.auth_throttle->failed(peer_address_, AuthThrottle::Clock::now());
+    spdlog::warn("event=auth_failed listener={} client={} user={} recent_failures={}",
+                 listener_.name, client, quoted(user), failures);
+  }
+  if (closing_) return;
+  session_->credentials_checked(ok ? AuthVerdict::accepted : AuthVerdict::rejected,
+                                static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
 }
 
 void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult& result) {
@@ -145,7 +240,14 @@ void InboundConnection::stream_read(std::string_view bytes) {
 }
 
 // The client left or the socket failed: nothing more can be written.
-void InboundConnection::stream_ended(std::string_view) {
+void InboundConnection::stream_ended(std::string_view error) {
+  if (handshake_started_ns_ != 0) {
+    handshake_started_ns_ = 0;
+    context_.metrics->tls_handshakes(metrics::Direction::inbound, metrics::TlsResult::failed)
+        .Increment();
+    spdlog::info("event=tls_failed listener={} client={} error={}", listener_.name,
+                 peer_address_.to_string(), quoted(error));
+  }
   stream_->close();
   close();
 }
@@ -174,9 +276,14 @@ void InboundConnection::handle_closed() {
 
 void InboundConnection::message_accepted(const queue::Envelope& envelope) {
   listener_.received->Increment();
-  spdlog::info("event=accepted id={} size={} from={} rcpts={} client={} listener={}",
+  std::string user;  // who submitted it, when AUTH said
+  if (const std::string& name = session_->authenticated_user(); !name.empty()) {
+    user = " user=";
+    append_logfmt_value(user, name);
+  }
+  spdlog::info("event=accepted id={} size={} from={} rcpts={} client={} listener={}{}",
                queue::format_id(envelope.id), envelope.size, quoted(envelope.sender),
-               envelope.recipients.size(), envelope.client_address, listener_.name);
+               envelope.recipients.size(), envelope.client_address, listener_.name, user);
 }
 
 void InboundConnection::message_rejected(metrics::RejectReason reason) {

@@ -18,10 +18,27 @@ void on_connection(uv_stream_t* stream, int status) {
   InboundConnection::accept(stream, *socket->listener, *socket->context);
 }
 
+std::string_view mode_name(ListenerMode mode) {
+  switch (mode) {
+    case ListenerMode::relay:
+      return "relay";
+    case ListenerMode::submission:
+      return "submission";
+    case ListenerMode::smtps:
+      return "smtps";
+  }
+  return "unknown";
+}
+
 }  // namespace
 
+Listeners::Listeners(std::vector<InboundLoop*> loops, metrics::Metrics& metrics)
+    : loops_(std::move(loops)), metrics_(metrics) {
+  for (InboundLoop* loop : loops_) loop->context.auth_throttle = &auth_throttle_;
+}
+
 void Listeners::open(const ListenerConfig& listener,
-                     std::shared_ptr<const ServerSessionConfig> session) {
+                     std::shared_ptr<const ListenerSettings> settings) {
   std::vector<int> fds;
   try {
     for (std::size_t i = 0; i < loops_.size(); ++i)
@@ -33,7 +50,7 @@ void Listeners::open(const ListenerConfig& listener,
   auto shared = std::make_unique<ListenerShared>();
   shared->name = listener.address;
   shared->max_connections = listener.max_connections;
-  shared->session_config = std::move(session);
+  shared->settings = std::move(settings);
   shared->received = &metrics_.messages_received(listener.address);
   for (const metrics::RejectReason reason : metrics::kRejectReasons)
     shared->rejected[static_cast<std::size_t>(reason)] =
@@ -59,16 +76,16 @@ void Listeners::open(const ListenerConfig& listener,
       }
     });
   }
-  spdlog::info("event=listening address={} mode=relay", listener.address);
+  spdlog::info("event=listening address={} mode={}", listener.address, mode_name(listener.mode));
   open_.push_back(std::move(shared));
 }
 
 void Listeners::update(const ListenerConfig& listener,
-                       std::shared_ptr<const ServerSessionConfig> session) {
+                       std::shared_ptr<const ListenerSettings> settings) {
   for (auto& shared : open_) {
     if (shared->name != listener.address) continue;
     shared->max_connections = listener.max_connections;
-    shared->session_config = std::move(session);
+    shared->settings = std::move(settings);
     return;
   }
 }

@@ -1,6 +1,8 @@
 // Formats the Received: header.
 #include "mta/smtp/received_header.hpp"
 
+#include <string>
+
 #include "queue/rfc5322_date.hpp"
 
 namespace relayq::mta {
@@ -11,7 +13,18 @@ std::string format_received(const ReceivedTrace& trace) {
   // The address literal form of RFC 5321 4.1.3.
   header.append(trace.client.v6 ? " ([IPv6:" : " ([");
   header.append(trace.client.to_string());
-  header.append("])\r\n\tby ");
+  header.append("])\r\n\t");
+  if (trace.tls != nullptr) {
+    // As Postfix writes it: what protected the message on this hop.
+    header.append("(using ");
+    header.append(trace.tls->version);
+    header.append(" with cipher ");
+    header.append(trace.tls->cipher);
+    header.append(" (");
+    header.append(std::to_string(trace.tls->bits));
+    header.append(" bits))\r\n\t");
+  }
+  header.append("by ");
   header.append(trace.hostname);
   header.append(" (relayq) with ");
   header.append(trace.protocol);

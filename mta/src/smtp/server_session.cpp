@@ -15,17 +15,22 @@ namespace relayq::mta {
 // --- Input -------------------------------------------------------------------------------
 
 void ServerSession::Impl::receive(std::string_view bytes) {
+  // Plaintext after an accepted STARTTLS is never read as commands (CVE-2011-0411); the host
+  // sends nothing more before the handshake anyway.
+  if (state == SessionState::handshake) return;
   if (state == SessionState::data || state == SessionState::bdat) last_input_ms = now_ms;
-  if (state != SessionState::storing && !input.empty()) {
+  if (!waiting_for_host() && !input.empty()) {
     // An unfinished command line is waiting: complete it first.
     const std::size_t lf = bytes.find('\n');
     const std::size_t head = lf == std::string_view::npos ? bytes.size() : lf + 1;
     input.append(bytes.substr(0, head));
     bytes.remove_prefix(head);
+    bytes_after_buffer = bytes.size();
     drain_buffer();
+    bytes_after_buffer = 0;
   }
-  if (state == SessionState::closed) return;
-  if (state == SessionState::storing || !input.empty()) {
+  if (state == SessionState::closed || state == SessionState::handshake) return;
+  if (waiting_for_host() || !input.empty()) {
     input.append(bytes);
     return;
   }
@@ -58,14 +63,25 @@ std::size_t ServerSession::Impl::run(std::string_view bytes) {
         pos += read_chunk(rest);
         break;
       case SessionState::storing:
+      case SessionState::authenticating:
       case SessionState::closed:
         return pos;
+      case SessionState::handshake:
+        return bytes.size();  // see receive(): dropped
+      case SessionState::auth: {
+        const CommandFramer::Frame frame = framer.next(rest);
+        pos += frame.consumed;
+        if (frame.outcome == CommandFramer::Outcome::need_more) return pos;
+        auth_response(frame);
+        break;
+      }
       case SessionState::greeting:
       case SessionState::ready:
       case SessionState::mail: {
         const CommandFramer::Frame frame = framer.next(rest);
         pos += frame.consumed;
         if (frame.outcome == CommandFramer::Outcome::need_more) return pos;
+        input_follows = pos < bytes.size() || bytes_after_buffer > 0;
         on_frame(frame);
         break;
       }
@@ -129,6 +145,30 @@ void ServerSession::Impl::stored(const queue::StoreResult& result) {
   drain_buffer();
 }
 
+// The host's verdict on the credentials of an AUTH exchange.
+void ServerSession::Impl::checked(AuthVerdict verdict) {
+  last_command_ms = now_ms;
+  std::string user = std::exchange(auth_user, std::string());
+  switch (verdict) {
+    case AuthVerdict::accepted:
+      authenticated = true;
+      auth_user = std::move(user);
+      reply(Reply::auth_ok);
+      break;
+    case AuthVerdict::rejected:
+      if (++auth_failures >= config->max_auth_failures)
+        return close_with(Reply::auth_too_many_failures, config->hostname);
+      reply(Reply::auth_failed);
+      break;
+    case AuthVerdict::throttled:
+      reply(Reply::auth_throttled);
+      break;
+  }
+  if (shutdown_requested) return close_with(Reply::shutting_down, config->hostname);
+  enter_state(SessionState::ready);
+  drain_buffer();
+}
+
 void ServerSession::Impl::reset_transaction() {
   enter_state(greeted() ? SessionState::ready : SessionState::greeting);
 }
@@ -147,8 +187,17 @@ void ServerSession::Impl::enter_state(SessionState next) {
       last_input_ms = now_ms;
       data_bytes = 0;
       break;
+    case SessionState::handshake:
+      // RFC 3207 4.2: everything learnt before TLS is forgotten, the greeting too.
+      tx = Transaction{};
+      helo.clear();
+      esmtp = false;
+      input.clear();
+      break;
     case SessionState::mail:
     case SessionState::storing:
+    case SessionState::auth:
+    case SessionState::authenticating:
       break;
   }
   const SessionState previous = std::exchange(state, next);
@@ -181,9 +230,13 @@ void ServerSession::Impl::line(std::string_view text) {
   output.append("\r\n");
 }
 
-std::string_view ServerSession::Impl::protocol() const {
-  if (tx.smtputf8) return "UTF8SMTP";  // RFC 6531 3.7.3
-  return esmtp ? "ESMTP" : "SMTP";
+// RFC 3848 and RFC 6531 3.7.3: ESMTP, then S for TLS and A for AUTH.
+std::string ServerSession::Impl::protocol() const {
+  if (!esmtp) return "SMTP";
+  std::string name = tx.smtputf8 ? "UTF8SMTP" : "ESMTP";
+  if (tls) name += 'S';
+  if (authenticated) name += 'A';
+  return name;
 }
 
 // --- ServerSession -----------------------------------------------------------------------
@@ -204,6 +257,12 @@ std::string_view to_string(SessionState state) {
       return "storing";
     case SessionState::closed:
       return "closed";
+    case SessionState::handshake:
+      return "handshake";
+    case SessionState::auth:
+      return "auth";
+    case SessionState::authenticating:
+      return "authenticating";
   }
   return "unknown";
 }
@@ -232,9 +291,24 @@ void ServerSession::message_stored(const queue::StoreResult& result, std::int64_
   impl_->stored(result);
 }
 
+void ServerSession::tls_established(const TlsInfo& info, std::int64_t now_ms) {
+  Impl& session = *impl_;
+  if (session.state == SessionState::closed) return;
+  session.now_ms = now_ms;
+  session.last_command_ms = now_ms;
+  session.tls = info;
+  if (session.state == SessionState::handshake) session.enter_state(SessionState::greeting);
+}
+
+void ServerSession::credentials_checked(AuthVerdict verdict, std::int64_t now_ms) {
+  if (impl_->state != SessionState::authenticating) return;
+  impl_->now_ms = now_ms;
+  impl_->checked(verdict);
+}
+
 void ServerSession::timed_out(std::int64_t now_ms) {
   const SessionState state = impl_->state;
-  if (state == SessionState::closed || state == SessionState::storing) return;
+  if (state == SessionState::closed || impl_->waiting_for_host()) return;
   impl_->now_ms = now_ms;
   // Counted as a refused message only when it cuts a transaction short.
   const bool in_transaction =
@@ -245,7 +319,7 @@ void ServerSession::timed_out(std::int64_t now_ms) {
 
 void ServerSession::shut_down() {
   if (impl_->state == SessionState::closed) return;
-  if (impl_->state == SessionState::storing) {
+  if (impl_->waiting_for_host()) {
     impl_->shutdown_requested = true;
     return;
   }
@@ -258,6 +332,19 @@ std::string ServerSession::take_output() {
 
 std::optional<queue::Message> ServerSession::take_message() {
   return std::exchange(impl_->message, std::nullopt);
+}
+
+bool ServerSession::take_starttls() {
+  return std::exchange(impl_->starttls_requested, false);
+}
+
+std::optional<Credentials> ServerSession::take_credentials() {
+  return std::exchange(impl_->credentials, std::nullopt);
+}
+
+const std::string& ServerSession::authenticated_user() const {
+  static const std::string none;
+  return impl_->authenticated ? impl_->auth_user : none;
 }
 
 SessionState ServerSession::state() const {
@@ -281,11 +368,14 @@ std::int64_t ServerSession::deadline_ms() const {
       return deadline;
     }
     case SessionState::storing:
+    case SessionState::authenticating:
     case SessionState::closed:
       return std::numeric_limits<std::int64_t>::max();
     case SessionState::greeting:
     case SessionState::ready:
     case SessionState::mail:
+    case SessionState::handshake:
+    case SessionState::auth:
       break;
   }
   return session.last_command_ms + config.command_timeout.count();

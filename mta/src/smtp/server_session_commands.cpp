@@ -37,8 +37,12 @@ const std::array<CommandSpec<ServerSession::Impl>, 14> ServerSession::Impl::kCom
     {"VRFY", &Impl::on_vrfy, kNeedsArgument, "VRFY address"},
     {"HELP", &Impl::on_help, 0, ""},
     {"EXPN", &Impl::on_not_implemented, 0, ""},
-    {"STARTTLS", &Impl::on_not_implemented, 0, ""},
-    {"AUTH", &Impl::on_not_implemented, 0, ""},
+    // RFC 3207 4: after EHLO, outside a transaction; whatever follows it is checked in
+    // on_starttls (nothing may be pipelined after it).
+    {"STARTTLS", &Impl::on_starttls, kNeedsGreeting | kNotInMail | kNoArgument, "STARTTLS"},
+    // RFC 4954 4: after EHLO, not within a transaction.
+    {"AUTH", &Impl::on_auth, kNeedsGreeting | kNotInMail | kNeedsArgument,
+     "AUTH mechanism [initial-response]"},
 }};
 
 // --- Commands ----------------------------------------------------------------------------
@@ -55,6 +59,11 @@ void ServerSession::Impl::on_ehlo(std::string_view argument) {
   line("250-SMTPUTF8");
   line("250-ENHANCEDSTATUSCODES");
   line("250-CHUNKING");
+  if (config->starttls && !tls) line("250-STARTTLS");
+  if (auth_offered()) {
+    output.append("250-AUTH ");
+    line(kAuthMechanisms);
+  }
   line("250 HELP");
 }
 
@@ -66,6 +75,7 @@ void ServerSession::Impl::on_helo(std::string_view argument) {
 }
 
 void ServerSession::Impl::on_mail(std::string_view argument) {
+  if (config->auth_required && !authenticated) return refuse(Reply::auth_required);
   const PathArgument path = parse_path_argument(argument, "FROM", true);
   if (path.status == PathStatus::bad_syntax) return reply(Reply::syntax, "MAIL FROM:<address>");
   if (path.status != PathStatus::ok) return reply(Reply::bad_sender);
@@ -86,6 +96,9 @@ void ServerSession::Impl::on_mail(std::string_view argument) {
     } else if (equals_ignore_case(keyword, "SMTPUTF8")) {
       if (param.has_value) return reply(Reply::bad_smtputf8_parameter);
       next.smtputf8 = true;
+    } else if (equals_ignore_case(keyword, "AUTH") && config->auth) {
+      // RFC 4954 5: the submitter's identity claimed by an earlier hop. We trust none and
+      // pass none on (as AUTH=<> would say), so it is accepted and dropped.
     } else {
       return reply(Reply::unsupported_option, param.keyword);
     }
@@ -117,7 +130,7 @@ void ServerSession::Impl::on_rcpt(std::string_view argument) {
     return reply(Reply::recipient_ok);  // a duplicate: delivered once
   if (tx.recipients.size() >= config->max_recipients) return refuse(Reply::too_many_recipients);
   // No relay rules at all means nobody may relay: fail closed.
-  if (!config->relay || !config->relay->may_send(peer.address, false, path.domain))
+  if (!config->relay || !config->relay->may_send(peer.address, authenticated, path.domain))
     return refuse(Reply::relay_denied);
   tx.recipients.push_back(path.mailbox);
   reply(Reply::recipient_ok);
@@ -162,7 +175,11 @@ void ServerSession::Impl::on_vrfy(std::string_view) {
 void ServerSession::Impl::on_help(std::string_view) {
   std::string verbs;
   for (const auto& spec : kCommands) {
-    if (spec.handle == &Impl::on_not_implemented) continue;
+    // Only what this session offers.
+    if (spec.handle == &Impl::on_not_implemented ||
+        (spec.handle == &Impl::on_starttls && !config->starttls) ||
+        (spec.handle == &Impl::on_auth && !config->auth))
+      continue;
     verbs += ' ';
     verbs += spec.verb;
   }
@@ -171,6 +188,66 @@ void ServerSession::Impl::on_help(std::string_view) {
 
 void ServerSession::Impl::on_not_implemented(std::string_view) {
   reply(Reply::not_implemented);
+}
+
+// --- STARTTLS and AUTH -------------------------------------------------------------------
+
+void ServerSession::Impl::on_starttls(std::string_view) {
+  if (!config->starttls && !tls) return reply(Reply::not_implemented);
+  if (tls) return reply(Reply::tls_active);
+  // Bytes after STARTTLS in the same read arrived before any TLS and would be taken as if
+  // they came over it (CVE-2011-0411). A client that pipelines STARTTLS breaks RFC 3207 4:
+  // refuse, and close, so that nothing of what it sent is ever run.
+  if (input_follows) return close_with(Reply::starttls_pipelined);
+  reply(Reply::starttls_ready);
+  starttls_requested = true;
+  enter_state(SessionState::handshake);
+}
+
+bool ServerSession::Impl::auth_offered() const {
+  return config->auth && (tls || config->auth_without_tls);
+}
+
+void ServerSession::Impl::on_auth(std::string_view argument) {
+  if (!config->auth) return reply(Reply::not_implemented);
+  if (authenticated) return reply(Reply::already_authenticated);
+  if (!auth_offered()) return reply(Reply::auth_needs_tls);
+  const std::size_t space = argument.find(' ');
+  auto exchange = AuthExchange::start(argument.substr(0, space));
+  if (!exchange) return reply(Reply::auth_unknown_mechanism);
+  std::optional<std::string_view> initial;
+  if (space != std::string_view::npos)
+    initial = argument.substr(argument.find_first_not_of(' ', space));
+  auth_exchange = std::move(exchange);
+  auth_step(auth_exchange->begin(initial));
+}
+
+void ServerSession::Impl::auth_response(const CommandFramer::Frame& frame) {
+  last_command_ms = now_ms;
+  if (frame.outcome != CommandFramer::Outcome::line) {
+    auth_exchange.reset();
+    enter_state(greeted() ? SessionState::ready : SessionState::greeting);
+    return reply(frame.outcome == CommandFramer::Outcome::too_long ? Reply::line_too_long
+                                                                   : Reply::malformed_line);
+  }
+  auth_step(auth_exchange->respond(frame.line));
+}
+
+void ServerSession::Impl::auth_step(AuthExchange::Step step) {
+  switch (step.kind) {
+    case AuthExchange::Step::Kind::challenge:
+      enter_state(SessionState::auth);
+      return reply(Reply::auth_challenge, step.challenge);
+    case AuthExchange::Step::Kind::credentials:
+      auth_exchange.reset();
+      auth_user = step.credentials.user;
+      credentials = std::move(step.credentials);
+      return enter_state(SessionState::authenticating);
+    case AuthExchange::Step::Kind::refused:
+      auth_exchange.reset();
+      enter_state(SessionState::ready);
+      return reply(step.refusal);
+  }
 }
 
 }  // namespace relayq::mta

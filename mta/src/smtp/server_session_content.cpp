@@ -33,11 +33,13 @@ void ServerSession::Impl::start_content(Framing framing) {
   tx.id = config->next_id();
   tx.received_ms = config->wall_clock_ms();
   tx.chunked = framing == Framing::counted;
+  const std::string protocol_name = protocol();
   const ReceivedTrace trace{
       .helo = helo,
       .client = peer.address,
       .hostname = config->hostname,
-      .protocol = protocol(),
+      .protocol = protocol_name,
+      .tls = tls ? &*tls : nullptr,
       .id = tx.id,
       .recipient = tx.recipients.size() == 1 ? std::string_view(tx.recipients.front()) : "",
       .time_ms = tx.received_ms,

@@ -66,8 +66,16 @@ struct ServerSession::Impl {
   void on_noop(std::string_view argument);
   void on_quit(std::string_view argument);
   void on_vrfy(std::string_view argument);
+  void on_starttls(std::string_view argument);
+  void on_auth(std::string_view argument);
   void on_help(std::string_view argument);
   void on_not_implemented(std::string_view argument);
+
+  // STARTTLS and AUTH.
+  void auth_response(const CommandFramer::Frame& frame);
+  void auth_step(AuthExchange::Step step);
+  void checked(AuthVerdict verdict);
+  bool auth_offered() const;
 
   // Content.
   void start_content(Framing framing);
@@ -88,7 +96,11 @@ struct ServerSession::Impl {
   void count_refusal(Reply reply);  // a refusal's row names its metric reason
   void line(std::string_view text);
   bool greeted() const { return !helo.empty(); }
-  std::string_view protocol() const;
+  std::string protocol() const;
+  // Storing a message or checking credentials: input waits, and the host's answer ends it.
+  bool waiting_for_host() const {
+    return state == SessionState::storing || state == SessionState::authenticating;
+  }
 
   static const std::array<CommandSpec<Impl>, 14> kCommands;
 
@@ -106,7 +118,17 @@ struct ServerSession::Impl {
   std::string output;
   std::optional<queue::Message> message;           // until take_message()
   std::optional<queue::Envelope> stored_envelope;  // until message_stored(), for the observer
-  bool shutdown_requested = false;                 // shut_down() while storing
+  bool shutdown_requested = false;                 // shut_down() while storing or authenticating
+  bool input_follows = false;  // more input follows the command being dispatched (pipelined)
+  std::size_t bytes_after_buffer = 0;  // received, not yet looked at, while `input` is drained
+
+  std::optional<TlsInfo> tls;       // once the handshake completed
+  bool starttls_requested = false;  // until take_starttls()
+  std::optional<AuthExchange> auth_exchange;
+  std::optional<Credentials> credentials;  // until take_credentials()
+  std::string auth_user;                   // while authenticating, then once authenticated
+  bool authenticated = false;
+  std::uint32_t auth_failures = 0;
 
   std::int64_t now_ms = 0;
   std::int64_t last_command_ms = 0;

@@ -440,23 +440,57 @@ TEST_CASE("Bad values are errors at their line", "[mta][config]") {
   }
 }
 
+TEST_CASE("Listener modes get what they need from [tls] and [auth]", "[mta][config]") {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"[[listener]]\nmode = \"submission\"\n",
+       "test.toml:2: listener.mode: submission and smtps need auth.users_file"},
+      {"[auth]\nusers_file = \"u\"\n[[listener]]\n[[listener]]\naddress = \"[::1]:465\"\n"
+       "mode = \"smtps\"\nplaintext_auth = true\n",
+       "test.toml:6: listener.mode: needs tls.cert and tls.key (AUTH is offered under TLS only, "
+       "unless plaintext_auth = true)"},
+      {"[auth]\nusers_file = \"u\"\n[[listener]]\nmode = \"submission\"\n",
+       "test.toml:4: listener.mode: needs tls.cert and tls.key (AUTH is offered under TLS only, "
+       "unless plaintext_auth = true)"},
+      {"[tls]\ncert = \"c.pem\"\n", "test.toml:2: tls: cert and key go together"},
+      {"[tls]\nkey = \"k.pem\"\n", "test.toml:2: tls: cert and key go together"},
+      {"[tls]\nmin_version = \"TLSv1.1\"\n",
+       "test.toml:2: tls.min_version: must be \"TLSv1.2\" or \"TLSv1.3\", not \"TLSv1.1\""},
+      {"[routes.\"a.test\"]\nnexthop = \"h:25\"\ntls = \"always\"\n",
+       "test.toml:3: routes.a.test.tls: must be \"off\", \"opportunistic\" or \"required\", "
+       "not \"always\""},
+  };
+  for (const auto& [text, error] : cases) {
+    INFO(text);
+    CHECK(error_of(text) == error);
+  }
+  // Submission over plaintext on a trusted listener, and TLS with users for smtps.
+  const auto plain = parse_config(
+      "[auth]\nusers_file = \"u\"\n[[listener]]\nmode = \"submission\"\nplaintext_auth = true\n",
+      "t.toml");
+  CHECK(plain.listeners[0].mode == ListenerMode::submission);
+  CHECK(plain.listeners[0].plaintext_auth);
+  const auto smtps = parse_config(
+      "[auth]\nusers_file = \"u\"\n[tls]\ncert = \"c\"\nkey = \"k\"\nmin_version = "
+      "\"TLSv1.3\"\n[[listener]]\nmode = \"smtps\"\n[routes.\"a.test\"]\nnexthop = \"h:25\"\n"
+      "tls = \"required\"\ntls_ca = \"ca.pem\"\n",
+      "t.toml");
+  CHECK(smtps.listeners[0].mode == ListenerMode::smtps);
+  CHECK(smtps.tls.min_version == "TLSv1.3");
+  CHECK(smtps.routes.at("a.test").tls == "required");
+  CHECK(smtps.routes.at("a.test").tls_ca == "ca.pem");
+}
+
 TEST_CASE("Features not built yet are refused at their line", "[mta][config]") {
   const std::pair<std::string_view, std::string_view> cases[] = {
-      {"[[listener]]\nmode = \"submission\"\n", "test.toml:2: listener.mode: not supported yet"},
-      {"[[listener]]\n[[listener]]\naddress = \"[::1]:465\"\nmode = \"smtps\"\n",
-       "test.toml:4: listener.mode: not supported yet"},
       {"[[listener]]\nproxy_protocol = true\n",
        "test.toml:2: listener.proxy_protocol: not supported yet"},
-      {"[tls]\ncert = \"c.pem\"\n", "test.toml:2: tls.cert: not supported yet"},
-      {"[tls]\nkey = \"k.pem\"\n", "test.toml:2: tls.key: not supported yet"},
-      {"[auth]\nusers_file = \"users\"\n", "test.toml:2: auth.users_file: not supported yet"},
       {"[policy]\nspf = \"reject\"\n", "test.toml:2: policy.spf: not supported yet"},
       {"[policy]\ndkim_verify = \"tag\"\n", "test.toml:2: policy.dkim_verify: not supported yet"},
       {"[policy]\nrdns = \"require\"\n", "test.toml:2: policy.rdns: not supported yet"},
       {"\n[[dkim.sign]]\ndomain = \"a.test\"\nselector = \"s\"\nkey = \"k.pem\"\n",
        "test.toml:2: dkim.sign: not supported yet"},
       // The first in the file.
-      {"[policy]\nrdns = \"tag\"\n[tls]\ncert = \"c.pem\"\n",
+      {"[policy]\nrdns = \"tag\"\nspf = \"reject\"\n",
        "test.toml:2: policy.rdns: not supported yet"},
   };
   for (const auto& [text, error] : cases) {

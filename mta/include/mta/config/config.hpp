@@ -27,6 +27,9 @@ struct ListenerConfig {
   std::uint32_t max_recipients = 1000;
   std::uint32_t max_connections = 10000;
   bool proxy_protocol = false;
+  // An extension: offer AUTH without TLS too. Only for a listener whose network is trusted
+  // not to be read (a loopback webmail, say): passwords cross it in the clear.
+  bool plaintext_auth = false;
   // Extensions to the contract: RFC 5321 4.5.3.2 timeouts and a minimum data rate.
   Duration command_timeout = std::chrono::minutes(5);  // waiting for a command line
   Duration data_timeout = std::chrono::minutes(3);     // between data blocks in DATA/BDAT
@@ -38,6 +41,8 @@ using RetryConfig = queue::RetryPolicy;
 
 struct RouteConfig {
   std::string nexthop;  // "host:port"
+  std::string tls;      // off | opportunistic | required; empty = delivery.tls
+  std::string tls_ca;   // with tls = "required": verify the certificate against this CA file
 };
 
 struct DkimSignConfig {
@@ -72,6 +77,7 @@ struct Config {
     std::uint16_t port = 25;
     std::uint32_t max_connections_per_destination = 20;
     std::string tls = "opportunistic";
+    std::string tls_ca;  // with tls = "required": verify next hops' certificates against it
   } delivery;
 
   std::map<std::string, RouteConfig> routes;  // recipient domain (lower-case) -> next hop
@@ -102,6 +108,8 @@ struct Config {
   struct Tls {
     std::string cert;
     std::string key;
+    std::string min_version = "TLSv1.2";  // TLSv1.2 | TLSv1.3, both directions
+    std::string ciphers;                  // TLS 1.2 cipher list (OpenSSL syntax); "" = defaults
   } tls;
 
   struct Auth {

@@ -13,20 +13,30 @@
 #include <unordered_set>
 
 #include "metrics/metrics.hpp"
+#include "mta/inbound/auth_throttle.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/stream.hpp"
+#include "mta/net/tls_context.hpp"
 #include "mta/smtp/server_session.hpp"
+#include "policy/users_file.hpp"
 #include "queue/census.hpp"
 #include "queue/store.hpp"
 
 namespace relayq::mta {
 
-// A listener as every loop shares it: its session settings and its connection count. A reload
-// swaps the settings; connections keep the ones they started with.
+// What a listener's connections start with. A reload makes new ones; connections keep theirs.
+struct ListenerSettings {
+  std::shared_ptr<const ServerSessionConfig> session;
+  std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
+  std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
+  bool implicit_tls = false;                       // smtps: TLS from the first byte
+};
+
+// A listener as every loop shares it: its settings and its connection count.
 struct ListenerShared {
   std::string name;  // the configured address, used as the metrics label
   std::atomic<std::uint32_t> max_connections{0};
-  std::atomic<std::shared_ptr<const ServerSessionConfig>> session_config;
+  std::atomic<std::shared_ptr<const ListenerSettings>> settings;
   std::atomic<std::uint32_t> connections{0};
   metrics::Counter* received = nullptr;
   // By reason (metrics::RejectReason as index), made at open so that each exists at zero.
@@ -44,6 +54,7 @@ struct InboundContext {
   // Hands a stored message to delivery (the engine of the loop that owns its id).
   std::function<void(queue::MessageId)> deliver;
   QueueCensus* census = nullptr;
+  AuthThrottle* auth_throttle = nullptr;  // shared by every loop
   std::unordered_set<InboundConnection*> connections;
   bool shutting_down = false;
 };
@@ -71,10 +82,14 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void on_stored(queue::MessageId id, const queue::StoreResult& result);
   void arm_timer();
   void handle_closed();
+  void start_tls();
+  void check_credentials(Credentials credentials);
+  void on_checked(const std::string& user, bool ok);
 
   static void on_timer(uv_timer_t* timer);
 
   void stream_read(std::string_view bytes) override;
+  void stream_secured(const TlsInfo& info) override;
   void stream_ended(std::string_view error) override;
   void stream_closed() override;
 
@@ -84,16 +99,18 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
 
   ListenerShared& listener_;
   InboundContext& context_;
-  net::Stream* stream_ = nullptr;  // frees itself once closed
+  std::shared_ptr<const ListenerSettings> settings_;  // as they were when we were accepted
+  net::Stream* stream_ = nullptr;                     // frees itself once closed
   uv_timer_t timer_{};
   std::unique_ptr<ServerSession> session_;
   std::shared_ptr<InboundConnection> self_;  // keeps us alive until the stream and timer closed
   int open_handles_ = 0;
   bool closing_ = false;
-  bool counted_ = false;
-  std::uint16_t peer_port_ = 0;  // tells this client's sessions apart in the trace  // holds a slot
-                                 // of listener_.connections
+  bool counted_ = false;  // holds a slot of listener_.connections
+  dns::IpAddress peer_address_;
+  std::uint16_t peer_port_ = 0;  // tells this client's sessions apart in the trace
   std::uint64_t store_started_ns_ = 0;
+  std::uint64_t handshake_started_ns_ = 0;  // nonzero while a TLS handshake runs
 };
 
 }  // namespace relayq::mta

@@ -28,14 +28,13 @@ struct InboundLoop {
 class Listeners {
  public:
   // One socket per listener on each of `loops`, which outlive the Listeners.
-  Listeners(std::vector<InboundLoop*> loops, metrics::Metrics& metrics)
-      : loops_(std::move(loops)), metrics_(metrics) {}
+  Listeners(std::vector<InboundLoop*> loops, metrics::Metrics& metrics);
 
   // Binds one socket per loop (SO_REUSEPORT) now, so that errors are reported here; the
   // loops start accepting as soon as they run. Throws std::runtime_error.
-  void open(const ListenerConfig& listener, std::shared_ptr<const ServerSessionConfig> session);
+  void open(const ListenerConfig& listener, std::shared_ptr<const ListenerSettings> settings);
   // New settings for new connections of an open listener.
-  void update(const ListenerConfig& listener, std::shared_ptr<const ServerSessionConfig> session);
+  void update(const ListenerConfig& listener, std::shared_ptr<const ListenerSettings> settings);
   // Stops accepting on `address`; connections in progress go on.
   void close(const std::string& address);
   // Stops accepting everywhere (shutdown).
@@ -50,6 +49,8 @@ class Listeners {
 
   std::vector<InboundLoop*> loops_;
   metrics::Metrics& metrics_;
+  // Failed AUTH by client address over every listener and loop: 10 in 5 minutes is enough.
+  AuthThrottle auth_throttle_{10, std::chrono::minutes(5)};
   std::vector<std::unique_ptr<ListenerShared>> open_;
   // Closed listeners stay allocated: connections still in progress refer to them.
   std::vector<std::unique_ptr<ListenerShared>> closed_;

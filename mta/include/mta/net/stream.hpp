@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "mta/common/tls_info.hpp"
+
 namespace relayq::mta::net {
 
 // What a stream tells its user. Every call comes from the loop thread; none comes after
@@ -24,6 +26,9 @@ class StreamEvents {
   // Every byte of one write() has been handed to the kernel. May come from inside write(),
   // when the socket took them at once.
   virtual void stream_written() {}
+  // A TLS handshake on this stream completed: what follows is encrypted. (A handshake that
+  // fails ends the stream, stream_ended saying why.)
+  virtual void stream_secured(const TlsInfo& info) { (void)info; }
   // The peer closed (`error` empty), or a read or write failed (`error` says how). Comes once;
   // reading stops, and the user closes the stream.
   virtual void stream_ended(std::string_view error) = 0;
@@ -36,6 +41,10 @@ class StreamEvents {
 class Stream {
  public:
   virtual ~Stream() = default;
+
+  // Sends every later event to `events` instead: a stream that wraps this one (TLS) takes
+  // them over.
+  virtual void set_events(StreamEvents& events) = 0;
 
   // Reading is off at first, and while the user cannot take more input (a message is being
   // stored, say).

@@ -19,6 +19,7 @@ class TcpStream final : public Stream {
   static TcpStream* connect(uv_loop_t* loop, const sockaddr& address, StreamEvents& events,
                             int& error);
 
+  void set_events(StreamEvents& events) override { events_ = &events; }
   void start_reading() override;
   void stop_reading() override;
   void write(std::string bytes) override;

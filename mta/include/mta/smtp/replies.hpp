@@ -61,6 +61,22 @@ enum class Reply : std::uint8_t {
   timeout,               // 421 4.4.2 {hostname} ...       reason timeout, within a transaction
   shutting_down,         // 421 4.3.2 {hostname} ...
   too_many_connections,  // 421 4.3.2 {hostname} ...
+  // STARTTLS (RFC 3207).
+  starttls_ready,      // 220 2.0.0
+  tls_active,          // 503 5.5.1
+  starttls_pipelined,  // 554 5.5.1, and the connection closes
+  // AUTH (RFC 4954).
+  auth_challenge,          // 334 {base64}
+  auth_ok,                 // 235 2.7.0
+  auth_failed,             // 535 5.7.8
+  auth_bad_base64,         // 501 5.5.2
+  auth_cancelled,          // 501 5.0.0
+  auth_unknown_mechanism,  // 504 5.5.4
+  auth_needs_tls,          // 538 5.7.11
+  already_authenticated,   // 503 5.5.1
+  auth_throttled,          // 454 4.7.0
+  auth_too_many_failures,  // 421 4.7.0 {hostname} ..., and the connection closes
+  auth_required,           // 530 5.7.0                      reason auth_required
   // Made up for a recipient by the client session, standing for the next hop's refusal.
   remote_size_limit,   // 552 5.3.4
   remote_no_smtputf8,  // 553 5.6.7

@@ -12,6 +12,8 @@
 
 #include "dns/ip_address.hpp"
 #include "metrics/labels.hpp"
+#include "mta/common/tls_info.hpp"
+#include "mta/smtp/auth_exchange.hpp"
 #include "policy/relay_rules.hpp"
 #include "queue/message.hpp"
 #include "queue/store.hpp"
@@ -28,6 +30,16 @@ struct ServerSessionConfig {
   std::chrono::milliseconds data_timeout = std::chrono::minutes(3);
   std::uint64_t min_data_rate = 500;  // bytes/s; 0 = off
   std::shared_ptr<const policy::RelayRules> relay;
+  // STARTTLS is offered (the host has a certificate) until TLS is up.
+  bool starttls = false;
+  // AUTH PLAIN and LOGIN are offered (the host has users): under TLS, or also in plaintext
+  // when the listener trusts its network that far.
+  bool auth = false;
+  bool auth_without_tls = false;
+  // MAIL needs AUTH first (submission and smtps listeners): 530 5.7.0.
+  bool auth_required = false;
+  // Failed AUTH attempts after which the session says 421 and closes.
+  std::uint32_t max_auth_failures = 3;
   std::function<queue::MessageId()> next_id;  // the store's id source
   // The host's wall clock (ms since the epoch): the Received date and the envelope's time.
   std::function<std::int64_t()> wall_clock_ms;
@@ -39,13 +51,16 @@ struct PeerInfo {
 };
 
 enum class SessionState {
-  greeting,  // banner sent, waiting for HELO/EHLO
-  ready,     // greeted, no transaction
-  mail,      // MAIL accepted, collecting RCPT
-  data,      // reading DATA content
-  bdat,      // reading a BDAT chunk
-  storing,   // message handed to the store, waiting for message_stored()
-  closed,    // QUIT, timeout or fatal error: flush output and close
+  greeting,        // banner sent, waiting for HELO/EHLO
+  ready,           // greeted, no transaction
+  mail,            // MAIL accepted, collecting RCPT
+  data,            // reading DATA content
+  bdat,            // reading a BDAT chunk
+  storing,         // message handed to the store, waiting for message_stored()
+  handshake,       // STARTTLS accepted: the host runs the handshake, then tls_established()
+  auth,            // AUTH in progress: reading the client's base64 responses
+  authenticating,  // credentials with the host, waiting for credentials_checked()
+  closed,          // QUIT, timeout or fatal error: flush output and close
 };
 
 std::string_view to_string(SessionState state);
@@ -65,6 +80,13 @@ class SessionObserver {
   }
 };
 
+// The host's verdict on credentials from take_credentials().
+enum class AuthVerdict {
+  accepted,
+  rejected,
+  throttled,  // too many failures from this client address lately: not even checked
+};
+
 class ServerSession {
  public:
   ServerSession(std::shared_ptr<const ServerSessionConfig> config, PeerInfo peer,
@@ -81,6 +103,12 @@ class ServerSession {
   // The store's verdict on the message taken with take_message(); replies 250 or 4xx and
   // goes on with any pipelined input that arrived meanwhile.
   void message_stored(const queue::StoreResult& result, std::int64_t now_ms);
+  // The TLS handshake after take_starttls() (or at the start, for smtps) completed: the
+  // session starts over, waiting for EHLO (RFC 3207 4.2), and records TLS in Received:.
+  void tls_established(const TlsInfo& info, std::int64_t now_ms);
+  // The verdict on the credentials taken with take_credentials(); replies 235, 535 or 454
+  // (421 and closing after too many failures) and goes on with pipelined input.
+  void credentials_checked(AuthVerdict verdict, std::int64_t now_ms);
   // deadline_ms() has passed: replies 421 and closes.
   void timed_out(std::int64_t now_ms);
   // The daemon is stopping: replies 421 4.3.2 (unless a store is in flight) and closes.
@@ -89,6 +117,13 @@ class ServerSession {
   // Outputs, drained by the host after every call above.
   std::string take_output();
   std::optional<queue::Message> take_message();
+  // True once, after the 220 to STARTTLS: the host writes take_output() in plaintext, then
+  // starts the server handshake on its stream.
+  bool take_starttls();
+  // Once, when an AUTH exchange has produced credentials for the host to check.
+  std::optional<Credentials> take_credentials();
+  // The user AUTH proved, or empty.
+  const std::string& authenticated_user() const;
   SessionState state() const;
   bool closed() const { return state() == SessionState::closed; }
   // Monotonic time by which more input must arrive (command and data timeouts, minimum data
