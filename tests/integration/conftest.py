@@ -6,6 +6,7 @@ import smtplib
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -203,11 +204,14 @@ class DnsServer:
 class Sink:
     """tests/support/smtp_sink.py on one loopback address: every accepted message as a file."""
 
-    def __init__(self, workdir: Path, address: str, port: int, replies=None):
+    def __init__(self, workdir: Path, address: str, port: int, replies=None, tls=None):
+        """tls: (cert, key) PEM paths to offer STARTTLS with."""
         self.dir = workdir / f"sink-{address}-{port}"
         self.dir.mkdir(parents=True)
         command = ["/usr/bin/python3", str(SUPPORT / "smtp_sink.py"), "--listen", f"{address}:{port}",
                    "--dir", str(self.dir)]
+        if tls is not None:
+            command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         if replies is not None:
             script = self.dir.parent / f"replies-{address}-{port}.json"
             script.write_text(json.dumps(replies))
@@ -237,3 +241,42 @@ class Sink:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def make_certificates(directory: Path, names=("127.0.0.1", "relay.test"), prefix=""):
+    """A throwaway CA and a certificate it signs for `names` (IP addresses or DNS names), made
+    with the openssl command line. Returns {"ca", "cert", "key"} paths; ECDSA P-256, for speed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / f"{prefix}ca.pem", directory / f"{prefix}ca.key"
+    cert, key = directory / f"{prefix}cert.pem", directory / f"{prefix}key.pem"
+    request, extensions = directory / f"{prefix}req.csr", directory / f"{prefix}ext.cnf"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run = lambda *args: subprocess.run(["openssl", *args], check=True, capture_output=True)
+    run("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", "/CN=relayq test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign")
+    run("req", *ec, "-keyout", str(key), "-out", str(request), "-subj", f"/CN={names[0]}")
+    alt = ",".join(("IP:" if name[0].isdigit() or ":" in name else "DNS:") + name for name in names)
+    extensions.write_text(f"subjectAltName={alt}\n")
+    run("x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(extensions))
+    return {"ca": ca, "cert": cert, "key": key}
+
+
+def password_hash(password: str) -> str:
+    """A crypt(3) SHA-512 hash, as `openssl passwd -6` makes for a users file."""
+    return subprocess.run(["openssl", "passwd", "-6", "-salt", "relayqtest", password], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def metric_value(port, name, **labels):
+    """One sample of /metrics (0.0 when absent)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series == name or series == f"{name}{{{wanted}}}":
+            return float(value)
+    return 0.0

@@ -3,9 +3,11 @@
 
 smtp_sink.py --listen 127.0.0.1:PORT --dir OUTDIR [--reply-script FILE]
              [--pipelining | --no-pipelining] [--max-size N] [--hostname NAME]
+             [--tls-cert PEM --tls-key PEM]
 
 Each accepted message becomes OUTDIR/<n>.eml (the content, dot-unstuffed) and then
-OUTDIR/<n>.json ({"mail_from", "rcpt_to", "connection", "peer", "time", "helo", "mail_params"});
+OUTDIR/<n>.json ({"mail_from", "rcpt_to", "connection", "peer", "time", "helo", "mail_params",
+"tls"}, tls being null or {"version", "cipher", "resumed"});
 both appear by rename, the .json last, so a reader that sees the .json sees the whole message.
 Each new connection appends "<k> <ip:port> <unix time>" to OUTDIR/connections.log.
 
@@ -18,6 +20,9 @@ Content with a bare CR or LF is refused with 550 (the relay must never send one)
 "." line after CRLF ends it. Without pipelining, a client that sends a command before the
 previous reply gets "554 5.5.0 SMTP synchronization error" and is cut off, as Exim does.
 
+With --tls-cert and --tls-key the sink offers STARTTLS (RFC 3207) until TLS is up, and drops
+whatever the client pipelined after it.
+
 Prints "ready" once listening; SIGTERM or SIGINT stop it cleanly.
 """
 import argparse
@@ -29,6 +34,7 @@ import select
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -67,6 +73,10 @@ class Sink(socketserver.ThreadingTCPServer):
         self.options = options
         self.script = script
         self.outdir = options.dir
+        self.tls_context = None
+        if options.tls_cert:
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(options.tls_cert, options.tls_key)
         self.connections = itertools.count(1)
         self.messages = itertools.count(1)
         self.lock = threading.Lock()  # the counters and connections.log
@@ -107,6 +117,7 @@ class Session(socketserver.BaseRequestHandler):
         self.connection = self.sink.new_connection(self.peer)
         self.helo = ""
         self.esmtp = False
+        self.tls = None
         self.reset()
 
     def reset(self):
@@ -160,7 +171,7 @@ class Session(socketserver.BaseRequestHandler):
     def handle(self):
         try:
             self.dialogue()
-        except (Closed, ConnectionError):
+        except (Closed, ConnectionError, ssl.SSLError):
             pass
 
     def dialogue(self):
@@ -201,6 +212,8 @@ class Session(socketserver.BaseRequestHandler):
             lines.append("PIPELINING")
         lines.append(f"SIZE {self.options.max_size}" if self.options.max_size else "SIZE")
         lines += ["8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"]
+        if self.sink.tls_context is not None and self.tls is None:
+            lines.append("STARTTLS")
         normal = "\r\n".join(f"250-{text}" for text in lines[:-1]) + f"\r\n250 {lines[-1]}"
         reply = self.sink.script.reply("ehlo", normal)
         if reply.startswith("2"):
@@ -269,7 +282,7 @@ class Session(socketserver.BaseRequestHandler):
             number = self.sink.store(content, {
                 "mail_from": self.mail_from, "rcpt_to": self.rcpt_to,
                 "connection": self.connection, "peer": self.peer, "time": time.time(),
-                "helo": self.helo, "mail_params": self.mail_params})
+                "helo": self.helo, "mail_params": self.mail_params, "tls": self.tls})
             reply = f"250 2.0.0 Ok: queued as {number}"
         self.reset()
         self.scripted(reply)
@@ -291,6 +304,17 @@ class Session(socketserver.BaseRequestHandler):
         if self.options.max_size and len(content) > self.options.max_size:
             fault = fault or "552 5.3.4 Message size exceeds fixed maximum message size"
         return bytes(content), fault
+
+    def on_starttls(self, argument):
+        if self.sink.tls_context is None or self.tls is not None:
+            return self.reply("502 5.5.1 Command not implemented")
+        self.reply("220 2.0.0 Ready to start TLS", flush=True)
+        self.input.clear()  # nothing pipelined before TLS is read after it
+        self.request = self.sink.tls_context.wrap_socket(self.request, server_side=True)
+        self.tls = {"version": self.request.version(), "cipher": self.request.cipher()[0],
+                    "resumed": self.request.session_reused}
+        self.helo, self.esmtp = "", False
+        self.reset()
 
     def on_rset(self, argument):
         self.reset()
@@ -317,6 +341,7 @@ COMMANDS = {
     "RSET": Session.on_rset,
     "NOOP": Session.on_noop,
     "QUIT": Session.on_quit,
+    "STARTTLS": Session.on_starttls,
 }
 
 
@@ -354,6 +379,8 @@ def main():
     parser.add_argument("--pipelining", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--max-size", type=int, default=0, help="SIZE limit in bytes; 0 = none")
     parser.add_argument("--hostname", default="sink.test")
+    parser.add_argument("--tls-cert", help="PEM certificate chain: offer STARTTLS")
+    parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     options = parser.parse_args()
     try:
         address, family = parse_listen(options.listen)

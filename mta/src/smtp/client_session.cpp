@@ -1,5 +1,7 @@
 // The outbound SMTP client session: the awaited replies as a table of steps, one handler per
-// step, and one enter_state() through which every change of state goes.
+// step, and one enter_state() through which every change of state goes. STARTTLS (RFC 3207)
+// is a step of the greeting; the handshake itself is the host's. A session is used only on
+// the loop thread of the connection that owns it.
 #include "mta/smtp/client_session.hpp"
 
 #include <array>
@@ -17,7 +19,18 @@ namespace relayq::mta {
 namespace {
 
 // What a reply answers; Impl::kSteps holds one row per value, in this order.
-enum class Step : std::uint8_t { greeting, ehlo, helo, rset, mail, rcpt, data, data_end, quit };
+enum class Step : std::uint8_t {
+  greeting,
+  ehlo,
+  helo,
+  starttls,
+  rset,
+  mail,
+  rcpt,
+  data,
+  data_end,
+  quit
+};
 
 // A refusal made up here, standing for the next hop's: it bounces like the server's would.
 SmtpReply local_refusal(Reply reply) {
@@ -62,12 +75,16 @@ struct ClientSession::Impl {
   void on_greeting(SmtpReply reply);
   void on_ehlo(SmtpReply reply);
   void on_helo(SmtpReply reply);
+  void on_starttls(SmtpReply reply);
   void on_rset(SmtpReply reply);
   void on_mail(SmtpReply reply);
   void on_rcpt(SmtpReply reply);
   void on_data(SmtpReply reply);
   void on_data_end(SmtpReply reply);
   void on_quit(SmtpReply reply);
+
+  // Between the greeting and idle.
+  void greeted();
 
   // Transactions.
   void start(OutboundMessage message);
@@ -89,12 +106,14 @@ struct ClientSession::Impl {
   std::int64_t deadline() const;
   std::string_view awaited_name() const;
 
-  static const std::array<StepRule, 9> kSteps;
+  static const std::array<StepRule, 10> kSteps;
 
   std::shared_ptr<const ClientSessionConfig> config;
   ClientState state = ClientState::connecting;
   ServerExtensions extensions;
   std::optional<SmtpReply> setup_failure;
+  bool tls_active = false;
+  bool starttls_accepted = false;  // the 220 to STARTTLS came, take_starttls() not yet called
   ReplyParser parser;
   // The steps whose replies are awaited, in order: several when pipelining. A vector read
   // from `head` and cleared when drained keeps its capacity from message to message.
@@ -111,10 +130,11 @@ struct ClientSession::Impl {
 };
 
 // Indexed by Step.
-const std::array<ClientSession::Impl::StepRule, 9> ClientSession::Impl::kSteps = {{
+const std::array<ClientSession::Impl::StepRule, 10> ClientSession::Impl::kSteps = {{
     {&ClientSessionConfig::greeting_timeout, "greeting", &Impl::on_greeting},
     {&ClientSessionConfig::command_timeout, "EHLO reply", &Impl::on_ehlo},
     {&ClientSessionConfig::command_timeout, "HELO reply", &Impl::on_helo},
+    {&ClientSessionConfig::command_timeout, "STARTTLS reply", &Impl::on_starttls},
     {&ClientSessionConfig::command_timeout, "RSET reply", &Impl::on_rset},
     {&ClientSessionConfig::command_timeout, "MAIL reply", &Impl::on_mail},
     {&ClientSessionConfig::command_timeout, "RCPT reply", &Impl::on_rcpt},
@@ -127,7 +147,8 @@ const std::array<ClientSession::Impl::StepRule, 9> ClientSession::Impl::kSteps =
 
 void ClientSession::Impl::receive(std::string_view bytes) {
   parser.feed(bytes);
-  while (state != ClientState::closed) {
+  // Once STARTTLS is accepted, what follows the 220 was dropped with the parser's buffer.
+  while (state != ClientState::closed && state != ClientState::tls_handshake) {
     ReplyParser::Parsed parsed = parser.next();
     switch (parsed.outcome) {
       case ReplyParser::Outcome::need_more:
@@ -173,7 +194,7 @@ void ClientSession::Impl::on_greeting(SmtpReply reply) {
 void ClientSession::Impl::on_ehlo(SmtpReply reply) {
   if (reply.success()) {
     extensions = parse_ehlo_reply(reply.text);
-    return enter_state(ClientState::idle);
+    return greeted();
   }
   // A permanent refusal is how a server without ESMTP answers EHLO (RFC 5321 3.2).
   if (reply.permanent()) return command(Step::helo, "HELO ", config->helo_name);
@@ -183,7 +204,15 @@ void ClientSession::Impl::on_ehlo(SmtpReply reply) {
 void ClientSession::Impl::on_helo(SmtpReply reply) {
   if (!reply.success()) return refuse_setup(std::move(reply));
   extensions = ServerExtensions{};
-  enter_state(ClientState::idle);
+  greeted();
+}
+
+void ClientSession::Impl::on_starttls(SmtpReply reply) {
+  if (reply.code == 220) return enter_state(ClientState::tls_handshake);
+  if (reply.code == 421) return close_with(std::move(reply));
+  // Refused (454, 501, or anything but 220): plaintext will do unless TLS is required.
+  if (config->tls == TlsPolicy::opportunistic) return enter_state(ClientState::idle);
+  refuse_setup({0, "TLS required, but STARTTLS was refused: " + reply.text});
 }
 
 // Only clears what a cut-short transaction left: its reply does not matter unless the server
@@ -240,6 +269,19 @@ void ClientSession::Impl::on_data_end(SmtpReply reply) {
 
 void ClientSession::Impl::on_quit(SmtpReply) {
   enter_state(ClientState::closed);
+}
+
+// --- Between the greeting and idle --------------------------------------------------------
+
+// EHLO or HELO answered: STARTTLS first when the policy asks for it and the server offers it
+// (once: not again over TLS), else ready. TLS required but not offered is code 0, temporary:
+// a hop without STARTTLS must never bounce mail, the next hop or a later try may have it.
+void ClientSession::Impl::greeted() {
+  if (config->tls == TlsPolicy::off || tls_active) return enter_state(ClientState::idle);
+  // Alone, with nothing else awaited: no command may follow STARTTLS in one write.
+  if (extensions.starttls) return command(Step::starttls, "STARTTLS");
+  if (config->tls == TlsPolicy::opportunistic) return enter_state(ClientState::idle);
+  refuse_setup({0, "TLS required, but the server does not offer STARTTLS"});
 }
 
 // --- Transactions ------------------------------------------------------------------------
@@ -334,7 +376,8 @@ void ClientSession::Impl::write_line(std::string_view verb, std::string_view arg
   output.append(verb).append(argument).append("\r\n");
 }
 
-// EHLO or HELO refused: a server that is still there gets its QUIT.
+// EHLO or HELO refused, or TLS required and not to be had: a server that is still there gets
+// its QUIT.
 void ClientSession::Impl::refuse_setup(SmtpReply reply) {
   if (reply.code != 421) write_line("QUIT");
   close_with(std::move(reply));
@@ -346,6 +389,7 @@ void ClientSession::Impl::close_with(SmtpReply reason) {
   switch (state) {
     case ClientState::connecting:
     case ClientState::greeting:
+    case ClientState::tls_handshake:
       setup_failure = std::move(reason);
       break;
     case ClientState::busy:
@@ -367,6 +411,13 @@ void ClientSession::Impl::enter_state(ClientState next) {
     case ClientState::closed:
       tx = Transaction{};
       break;
+    case ClientState::tls_handshake:
+      // Anything the server sent after its 220 is dropped unread (CVE-2011-0411's kind of
+      // injection): replies are read again only over TLS. The handshake is timed from now.
+      parser = ReplyParser{};
+      starttls_accepted = true;
+      since_ms = now_ms;
+      break;
     case ClientState::connecting:
     case ClientState::greeting:
     case ClientState::busy:
@@ -376,18 +427,21 @@ void ClientSession::Impl::enter_state(ClientState next) {
   if (next == ClientState::closed) {
     awaited.clear();
     head = 0;
+    starttls_accepted = false;
   }
   const ClientState previous = std::exchange(state, next);
   if (trace && previous != next) trace(previous, next);
 }
 
 std::int64_t ClientSession::Impl::deadline() const {
+  if (state == ClientState::tls_handshake) return since_ms + config->command_timeout.count();
   if (!awaiting()) return kNever;
   if (tx.writing_content) return since_ms + config->data_block_timeout.count();
   return since_ms + (config.get()->*current_rule().timeout).count();
 }
 
 std::string_view ClientSession::Impl::awaited_name() const {
+  if (state == ClientState::tls_handshake) return "the TLS handshake";
   if (tx.writing_content) return "message content to be written";
   return awaiting() ? current_rule().name : std::string_view();
 }
@@ -408,7 +462,8 @@ void ClientSession::connected(std::int64_t now_ms) {
 }
 
 void ClientSession::receive(std::string_view bytes, std::int64_t now_ms) {
-  if (impl_->state == ClientState::closed) return;
+  // During the handshake the stream should pass nothing on; whatever it does is not a reply.
+  if (impl_->state == ClientState::closed || impl_->state == ClientState::tls_handshake) return;
   impl_->now_ms = now_ms;
   impl_->receive(bytes);
 }
@@ -432,6 +487,7 @@ void ClientSession::quit(std::int64_t now_ms) {
       return;
     case ClientState::connecting:
     case ClientState::greeting:
+    case ClientState::tls_handshake:
     case ClientState::busy:
     case ClientState::quitting:
       return session.close_with({0, "session closed before the server answered"});
@@ -452,6 +508,8 @@ void ClientSession::timed_out(std::int64_t now_ms) {
   Impl& session = *impl_;
   if (session.state == ClientState::closed || now_ms < session.deadline()) return;
   session.now_ms = now_ms;
+  if (session.state == ClientState::tls_handshake)
+    return session.close_with({0, "TLS handshake timed out"});
   session.close_with({0, "timeout waiting for " + std::string(session.awaited_name())});
 }
 
@@ -462,6 +520,33 @@ void ClientSession::output_written(std::int64_t now_ms) {
   session.now_ms = now_ms;
   session.since_ms = now_ms;
   if (session.unwritten_outputs == 0 && session.output.empty()) session.tx.writing_content = false;
+}
+
+bool ClientSession::take_starttls() {
+  return std::exchange(impl_->starttls_accepted, false);
+}
+
+void ClientSession::tls_established(std::int64_t now_ms) {
+  Impl& session = *impl_;
+  if (session.state != ClientState::tls_handshake) return;
+  session.now_ms = now_ms;
+  session.tls_active = true;
+  session.starttls_accepted = false;
+  // RFC 3207 4.2: what the server said before TLS is forgotten, and it is asked again.
+  session.extensions = ServerExtensions{};
+  session.enter_state(ClientState::greeting);
+  session.command(Step::ehlo, "EHLO ", session.config->helo_name);
+}
+
+// A failure at any other time (a host out of step) closes the session all the same.
+void ClientSession::tls_failed(std::string_view reason) {
+  Impl& session = *impl_;
+  if (session.state == ClientState::closed) return;
+  session.close_with({0, "TLS handshake failed: " + std::string(reason)});
+}
+
+bool ClientSession::tls_active() const {
+  return impl_->tls_active;
 }
 
 std::string ClientSession::take_output() {
@@ -483,6 +568,8 @@ std::string_view to_string(ClientState state) {
       return "connecting";
     case ClientState::greeting:
       return "greeting";
+    case ClientState::tls_handshake:
+      return "tls_handshake";
     case ClientState::idle:
       return "idle";
     case ClientState::busy:
@@ -491,6 +578,18 @@ std::string_view to_string(ClientState state) {
       return "quitting";
     case ClientState::closed:
       return "closed";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(TlsPolicy policy) {
+  switch (policy) {
+    case TlsPolicy::off:
+      return "off";
+    case TlsPolicy::opportunistic:
+      return "opportunistic";
+    case TlsPolicy::required:
+      return "required";
   }
   return "unknown";
 }

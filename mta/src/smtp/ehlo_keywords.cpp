@@ -16,13 +16,14 @@ struct Keyword {
   bool ServerExtensions::*flag;
 };
 
-constexpr std::array<Keyword, 6> kKeywords = {{
+constexpr std::array<Keyword, 7> kKeywords = {{
     {"PIPELINING", &ServerExtensions::pipelining},
     {"SIZE", &ServerExtensions::size},
     {"8BITMIME", &ServerExtensions::eight_bit_mime},
     {"SMTPUTF8", &ServerExtensions::smtputf8},
     {"ENHANCEDSTATUSCODES", &ServerExtensions::enhanced_status_codes},
     {"CHUNKING", &ServerExtensions::chunking},
+    {"STARTTLS", &ServerExtensions::starttls},  // RFC 3207
 }};
 
 // "SIZE" alone or "SIZE 0" announce no fixed maximum; a garbled number is ignored likewise.

@@ -1,4 +1,5 @@
-// parse_ehlo_reply: the keywords a server announces, and SIZE with or without its limit.
+// parse_ehlo_reply: the keywords a server announces (STARTTLS among them), and SIZE with or
+// without its limit.
 #include <catch2/catch.hpp>
 
 #include "mta/smtp/ehlo_keywords.hpp"
@@ -18,6 +19,15 @@ TEST_CASE("EHLO parser reads keywords and SIZE", "[client_ehlo]") {
     CHECK(ext.eight_bit_mime);
     CHECK_FALSE(ext.smtputf8);
     CHECK_FALSE(ext.chunking);
+  }
+  SECTION("STARTTLS, in any case, parameters or not") {
+    CHECK_FALSE(parse_ehlo_reply("250-mx.test\n250 PIPELINING").starttls);
+    CHECK(parse_ehlo_reply("250-mx.test\n250 STARTTLS").starttls);
+    CHECK(parse_ehlo_reply("250-mx.test\n250-StartTLS\n250 SIZE 10").starttls);
+    CHECK(parse_ehlo_reply("250-mx.test\n250 starttls").starttls);
+    // Only as a keyword of its own line: not in the greeting line, not as a prefix.
+    CHECK_FALSE(parse_ehlo_reply("250-mx.test STARTTLS\n250 8BITMIME").starttls);
+    CHECK_FALSE(parse_ehlo_reply("250-mx.test\n250 STARTTLSX").starttls);
   }
   SECTION("SIZE values") {
     CHECK(parse_ehlo_reply("250-mx\n250 SIZE 1024").size_limit == 1024u);

@@ -28,6 +28,9 @@ const std::string kPipelinedEhlo =
            "250-SMTPUTF8", "250 ENHANCEDSTATUSCODES"});
 const std::string kPlainEhlo = lines({"250-mx.test greets relay.test", "250-SIZE 1000",
                                       "250-8BITMIME", "250-SMTPUTF8", "250 ENHANCEDSTATUSCODES"});
+// Offers STARTTLS (RFC 3207), and pipelining so that a transaction is one write.
+const std::string kStartTlsEhlo = lines({"250-mx.test greets relay.test", "250-PIPELINING",
+                                         "250-SIZE 1000", "250-STARTTLS", "250 8BITMIME"});
 
 inline OutboundMessage message(std::vector<std::string> recipients = {"a@y.test", "b@y.test"},
                                std::string body = "Hello\r\n") {
@@ -94,6 +97,31 @@ class Server {
     say(ehlo);
     REQUIRE(session.state() == ClientState::idle);
     return *this;
+  }
+
+  // Greeted with `policy`, EHLO answered with `ehlo` offering STARTTLS: STARTTLS is sent.
+  Server& starttls_sent(TlsPolicy policy, const std::string& ehlo = kStartTlsEhlo) {
+    config->tls = policy;
+    connect();
+    say("220 mx.test ESMTP\r\n");
+    REQUIRE(say(ehlo) == "STARTTLS\r\n");
+    REQUIRE(session.state() == ClientState::greeting);
+    return *this;
+  }
+
+  // STARTTLS accepted and taken by the host: the handshake is under way.
+  Server& handshaking(TlsPolicy policy = TlsPolicy::opportunistic) {
+    starttls_sent(policy);
+    REQUIRE(say("220 2.0.0 ready to start TLS\r\n").empty());
+    REQUIRE(session.take_starttls());
+    REQUIRE(session.state() == ClientState::tls_handshake);
+    return *this;
+  }
+
+  // The host's handshake completed; returns what the client wrote (EHLO again).
+  std::string tls_established() {
+    session.tls_established(now);
+    return take();
   }
 
   std::optional<TransactionResult> result() { return session.take_result(); }

@@ -1,5 +1,7 @@
 // The outbound SMTP dialogue as an I/O-free state machine: the host connects, feeds the
-// server's bytes in, writes what the session emits, and hands it messages one at a time.
+// server's bytes in, writes what the session emits, and hands it messages one at a time. The
+// host runs the TLS handshake when the session asks for it (STARTTLS). Not thread-safe: one
+// session per connection, used on that connection's loop thread.
 #pragma once
 
 #include <chrono>
@@ -22,8 +24,18 @@ struct SmtpReply {
   bool success() const { return code >= 200 && code < 300; }
 };
 
+// How the client treats TLS to the next hop ([delivery] tls, or a route's override).
+enum class TlsPolicy {
+  off,            // never STARTTLS, even when offered
+  opportunistic,  // STARTTLS when offered; plaintext when not offered or refused
+  required,       // STARTTLS or no delivery: a hop without it is a temporary failure
+};
+
+std::string_view to_string(TlsPolicy policy);
+
 struct ClientSessionConfig {
   std::string helo_name = "localhost";  // our hostname, for EHLO/HELO
+  TlsPolicy tls = TlsPolicy::off;       // STARTTLS to the next hop
   // RFC 5321 4.5.3.2 client timeouts.
   std::chrono::milliseconds greeting_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds command_timeout = std::chrono::minutes(5);  // EHLO, MAIL, RCPT, RSET
@@ -47,7 +59,8 @@ struct TransactionResult {
   std::vector<SmtpReply> recipients;
 };
 
-// What the server announced in its EHLO reply; all false after a HELO fallback.
+// What the server announced in its EHLO reply; all false after a HELO fallback. Once TLS is
+// up, what it announced in its EHLO reply over TLS (RFC 3207 4.2).
 struct ServerExtensions {
   bool pipelining = false;
   bool size = false;                        // MAIL may carry SIZE=
@@ -56,15 +69,17 @@ struct ServerExtensions {
   bool smtputf8 = false;
   bool enhanced_status_codes = false;
   bool chunking = false;
+  bool starttls = false;
 };
 
 enum class ClientState {
-  connecting,  // waiting for the 220 greeting
-  greeting,    // EHLO (or HELO fallback) in progress
-  idle,        // ready for send()
-  busy,        // a transaction is in progress
-  quitting,    // QUIT sent
-  closed,      // the host should close the connection
+  connecting,     // waiting for the 220 greeting
+  greeting,       // EHLO (or HELO fallback), STARTTLS, or EHLO again over TLS in progress
+  tls_handshake,  // STARTTLS accepted: the host runs the TLS handshake
+  idle,           // ready for send()
+  busy,           // a transaction is in progress
+  quitting,       // QUIT sent
+  closed,         // the host should close the connection
 };
 
 std::string_view to_string(ClientState state);
@@ -99,6 +114,21 @@ class ClientSession {
   // timeout once all of it is written.
   void output_written(std::int64_t now_ms);
 
+  // STARTTLS (RFC 3207). True once, when the server has accepted STARTTLS (220): the host now
+  // starts the TLS handshake on its stream (after writing any take_output(), which is empty
+  // then), and then calls tls_established() or tls_failed(). Until then receive() discards
+  // what it is given: plaintext sent after the 220 must not be read as a reply over TLS. The
+  // handshake is timed by deadline_ms() (the 220's arrival + command_timeout).
+  bool take_starttls();
+  // The handshake completed: the session greets again with EHLO (RFC 3207 4.2: forget what
+  // the server said before TLS).
+  void tls_established(std::int64_t now_ms);
+  // The handshake failed: the session closes, setup_failure() saying so (code 0: temporary,
+  // the host tries the next hop). No output.
+  void tls_failed(std::string_view reason);
+  // TLS is up on this connection.
+  bool tls_active() const;
+
   // Outputs, drained by the host after every call. Output taken after the session closed
   // (a polite QUIT) is still to be written before closing.
   std::string take_output();
@@ -109,9 +139,10 @@ class ClientSession {
   // maximum) while idle, closed, or before connected(): the host times idleness and connecting.
   std::int64_t deadline_ms() const;
   // Why the session closed before it became idle (greeting 421/5xx, EHLO and HELO refused),
-  // for trying the next MX host; code 0 when it was a connection failure.
+  // for trying the next MX host; code 0 when it was a connection failure, or TLS required but
+  // not had (not offered, STARTTLS refused, the handshake failed or timed out).
   const std::optional<SmtpReply>& setup_failure() const;
-  // Extensions the server announced.
+  // Extensions the server announced (over TLS, once TLS is active).
   const ServerExtensions& extensions() const;
   bool pipelining() const;
   std::optional<std::uint64_t> size_limit() const;
