@@ -40,6 +40,7 @@ constexpr const char* kHistory = "h";
 constexpr const char* kTime = "t";
 constexpr const char* kNexthop = "n";
 constexpr const char* kReply = "y";
+constexpr const char* kTls = "s";  // absent for plaintext (and in records older than TLS)
 }  // namespace field
 
 // Reads an optional field, keeping the default when it is absent. A present field of the wrong
@@ -76,9 +77,11 @@ void require_object(const json& value, const char* what) {
 }
 
 json encode_attempt(const Attempt& attempt) {
-  return json{{field::kTime, attempt.time_ms},
+  json object{{field::kTime, attempt.time_ms},
               {field::kNexthop, attempt.nexthop},
               {field::kReply, attempt.reply}};
+  if (!attempt.tls.empty()) object[field::kTls] = attempt.tls;
+  return object;
 }
 
 json encode_recipient(const Recipient& recipient) {
@@ -98,6 +101,7 @@ Attempt decode_attempt(const json& object) {
   read(object, field::kTime, attempt.time_ms);
   read(object, field::kNexthop, attempt.nexthop);
   read(object, field::kReply, attempt.reply);
+  read(object, field::kTls, attempt.tls);
   return attempt;
 }
 

@@ -204,14 +204,18 @@ class DnsServer:
 class Sink:
     """tests/support/smtp_sink.py on one loopback address: every accepted message as a file."""
 
-    def __init__(self, workdir: Path, address: str, port: int, replies=None, tls=None):
-        """tls: (cert, key) PEM paths to offer STARTTLS with."""
+    def __init__(self, workdir: Path, address: str, port: int, replies=None, tls=None,
+                 tls_client_cert=False):
+        """tls: (cert, key) PEM paths to offer STARTTLS with; tls_client_cert: demand a client
+        certificate, which makes every handshake with relayq fail."""
         self.dir = workdir / f"sink-{address}-{port}"
         self.dir.mkdir(parents=True)
         command = ["/usr/bin/python3", str(SUPPORT / "smtp_sink.py"), "--listen", f"{address}:{port}",
                    "--dir", str(self.dir)]
         if tls is not None:
             command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        if tls_client_cert:
+            command.append("--tls-client-cert")
         if replies is not None:
             script = self.dir.parent / f"replies-{address}-{port}.json"
             script.write_text(json.dumps(replies))

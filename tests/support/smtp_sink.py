@@ -3,7 +3,7 @@
 
 smtp_sink.py --listen 127.0.0.1:PORT --dir OUTDIR [--reply-script FILE]
              [--pipelining | --no-pipelining] [--max-size N] [--hostname NAME]
-             [--tls-cert PEM --tls-key PEM]
+             [--tls-cert PEM --tls-key PEM [--tls-client-cert]]
 
 Each accepted message becomes OUTDIR/<n>.eml (the content, dot-unstuffed) and then
 OUTDIR/<n>.json ({"mail_from", "rcpt_to", "connection", "peer", "time", "helo", "mail_params",
@@ -77,6 +77,9 @@ class Sink(socketserver.ThreadingTCPServer):
         if options.tls_cert:
             self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.tls_context.load_cert_chain(options.tls_cert, options.tls_key)
+            if options.tls_client_cert:  # a handshake that clients without one fail
+                self.tls_context.verify_mode = ssl.CERT_REQUIRED
+                self.tls_context.load_verify_locations(options.tls_cert)
         self.connections = itertools.count(1)
         self.messages = itertools.count(1)
         self.lock = threading.Lock()  # the counters and connections.log
@@ -381,6 +384,8 @@ def main():
     parser.add_argument("--hostname", default="sink.test")
     parser.add_argument("--tls-cert", help="PEM certificate chain: offer STARTTLS")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser.add_argument("--tls-client-cert", action="store_true",
+                        help="demand a client certificate (so that handshakes fail)")
     options = parser.parse_args()
     try:
         address, family = parse_listen(options.listen)

@@ -13,7 +13,10 @@ double age_seconds(const queue::Envelope& envelope, std::int64_t now_ms) {
 }
 
 Json attempt_json(const queue::Attempt& attempt) {
-  return Json{{"time_ms", attempt.time_ms}, {"nexthop", attempt.nexthop}, {"reply", attempt.reply}};
+  return Json{{"time_ms", attempt.time_ms},
+              {"nexthop", attempt.nexthop},
+              {"reply", attempt.reply},
+              {"tls", attempt.tls}};
 }
 
 Json recipient_json(const queue::Envelope& envelope, const queue::Recipient& recipient) {

@@ -107,9 +107,13 @@ std::string recipient_text(const json& recipient, bool held, std::int64_t now_ms
   for (std::size_t i = 0; i < history.size(); ++i) {
     const auto& attempt = history[i];
     const auto nexthop = attempt.value("nexthop", std::string());
-    out += fmt::format("  attempt {} at {} {}: {}", first + i,
+    const auto tls = attempt.value("tls", std::string());
+    out += fmt::format("  attempt {} at {} {}{}: {}", first + i,
                        format_time(attempt.value("time_ms", std::int64_t{0})),
                        nexthop.empty() ? "(no connection)" : "via " + printable(nexthop),
+                       nexthop.empty() ? ""
+                       : tls.empty()   ? " (plaintext)"
+                                       : " (" + tls + ")",
                        printable(attempt.value("reply", std::string())));
     out += i + 1 == history.size() && !next.empty() ? "; " + next + "\n" : "\n";
   }

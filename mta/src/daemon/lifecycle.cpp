@@ -44,7 +44,12 @@ int Daemon::run() {
     spdlog::critical("event=start_failed error={}", quoted(error.what()));
     return 1;
   }
-  create_workers();
+  try {
+    create_workers();
+  } catch (const ConfigError& error) {  // a CA file that does not load
+    spdlog::critical("event=start_failed error={}", quoted(error.what()));
+    return 2;
+  }
   start_metrics_sources();
   try {
     metrics_server_ =

@@ -43,11 +43,13 @@ void Daemon::reload() {
     return;
   }
   keep_restart_only_settings(config_, fresh);
-  // Certificates and users are re-read on every reload; files that do not load refuse it, and
-  // the running ones stay.
+  // Certificates, CA files and users are re-read on every reload; files that do not load
+  // refuse it, and the running ones stay.
   InboundFiles files;
+  std::shared_ptr<const DeliverySettings> settings;
   try {
     files = load_inbound_files(fresh);
+    settings = delivery_settings_for(fresh);
   } catch (const ConfigError& error) {
     spdlog::error("event=reload_refused error={}", quoted(error.what()));
     return;
@@ -73,7 +75,6 @@ void Daemon::reload() {
       listeners_->update(*kept, listener_settings_for(fresh, *kept, *store_, files));
     }
   }
-  const auto settings = delivery_settings_for(fresh);
   for (auto& worker : workers_) {
     DeliveryEngine* engine = worker->engine.get();
     worker->thread.post([engine, settings] { engine->update_settings(settings); });

@@ -2,7 +2,10 @@
 // thread; each call builds a fresh snapshot that nothing changes afterwards, so loops share it.
 #include "daemon/settings.hpp"
 
+#include <array>
+#include <map>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "mta/delivery/router.hpp"
@@ -65,16 +68,46 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   });
 }
 
+namespace {
+
+// A client TLS context for each CA file that the config names (and "" for none).
+std::map<std::string, std::shared_ptr<const net::TlsContext>> client_tls_contexts(
+    const Config& config) {
+  const auto min_version = net::parse_tls_version(config.tls.min_version);
+  std::map<std::string, std::shared_ptr<const net::TlsContext>> contexts;
+  const auto add = [&](const std::string& ca, const std::string& key) {
+    if (contexts.contains(ca)) return;
+    try {
+      contexts.emplace(ca, net::TlsContext::client({.min_version = min_version, .ca_file = ca}));
+    } catch (const net::TlsError& error) {
+      throw ConfigError(config.where(key) + ": " + error.what());
+    }
+  };
+  add("", "delivery");
+  add(config.delivery.tls_ca, "delivery.tls_ca");
+  for (const auto& [domain, route] : config.routes)
+    add(route.tls_ca, "routes." + domain + ".tls_ca");
+  return contexts;
+}
+
+}  // namespace
+
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {
-  auto client = std::make_shared<ClientSessionConfig>();
-  client->helo_name = config.server.hostname;
+  std::array<std::shared_ptr<const ClientSessionConfig>, 3> clients;
+  for (const TlsPolicy policy : {TlsPolicy::off, TlsPolicy::opportunistic, TlsPolicy::required}) {
+    auto client = std::make_shared<ClientSessionConfig>();
+    client->helo_name = config.server.hostname;
+    client->tls = policy;
+    clients[static_cast<std::size_t>(policy)] = std::move(client);
+  }
   auto settings = std::make_shared<DeliverySettings>(DeliverySettings{
       .hostname = config.server.hostname,
       .router = Router(config),
       .retry = queue::RetryPolicies(config.retry,
                                     {config.retry_domains.begin(), config.retry_domains.end()}),
       .max_connections_per_destination = config.delivery.max_connections_per_destination,
-      .client = std::move(client),
+      .clients = std::move(clients),
+      .tls_contexts = client_tls_contexts(config),
       .resolver = {},
       .timeouts = {},
   });

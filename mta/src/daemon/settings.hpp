@@ -29,7 +29,7 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
                                                               queue::Store& store,
                                                               const InboundFiles& files);
 
-// Everything the engines read for delivery.
+// Everything the engines read for delivery. Throws ConfigError when a tls_ca does not load.
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config);
 
 }  // namespace relayq::mta

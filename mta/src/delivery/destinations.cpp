@@ -76,13 +76,34 @@ void DeliveryEngine::on_resolved(const std::string& key, const dns::NextHopResul
     return;
   }
   if (destination.queue.empty()) return;
-  auto connection = std::make_unique<OutboundConnection>(loop_.loop(), *this, key, result.hops,
-                                                         settings_->client, settings_->timeouts);
+  auto connection = std::make_unique<OutboundConnection>(
+      loop_.loop(), *this, key, result.hops,
+      settings_->clients[static_cast<std::size_t>(destination.route.tls)], settings_->timeouts,
+      tls_for(destination.route));
   OutboundConnection* pointer = connection.get();
   destination.connections.push_back(pointer);
   connections_.emplace(pointer, std::move(connection));
   metrics_.outbound_connections().Increment();
   pointer->start();
+}
+
+OutboundTls DeliveryEngine::tls_for(const Route& route) {
+  OutboundTls tls;
+  if (route.tls == TlsPolicy::off) return tls;
+  if (const auto it = settings_->tls_contexts.find(route.tls_ca);
+      it != settings_->tls_contexts.end())
+    tls.context = it->second;
+  tls.sessions = &tls_sessions_;
+  if (route.tls == TlsPolicy::opportunistic)
+    tls.plaintext_fallback = settings_->clients[static_cast<std::size_t>(TlsPolicy::off)];
+  return tls;
+}
+
+void DeliveryEngine::tls_handshake_done(OutboundConnection&, bool ok) {
+  metrics_
+      .tls_handshakes(metrics::Direction::outbound,
+                      ok ? metrics::TlsResult::ok : metrics::TlsResult::failed)
+      .Increment();
 }
 
 void DeliveryEngine::give_job(OutboundConnection& connection, Destination& destination) {
@@ -135,9 +156,9 @@ void DeliveryEngine::connection_ready(OutboundConnection& connection) {
 void DeliveryEngine::transaction_done(OutboundConnection& connection, Job job,
                                       const TransactionResult& result) {
   metrics_.delivery_duration().Observe(static_cast<double>(uv_hrtime() - job.started_ns) / 1e9);
-  const AttemptContext context{queue::wall_clock_ms(), connection.nexthop(),
-                               connection.remote_host(),
-                               std::uniform_real_distribution<double>(0, 1)(random_)};
+  const AttemptContext context{
+      queue::wall_clock_ms(), connection.nexthop(), connection.remote_host(),
+      std::uniform_real_distribution<double>(0, 1)(random_), connection.tls_summary()};
   record(job, result.recipients, context);
   auto it = destinations_.find(connection.destination());
   if (stopped_ || it == destinations_.end()) {

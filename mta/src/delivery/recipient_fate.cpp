@@ -44,7 +44,7 @@ Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
                  const AttemptContext& context) {
   ++recipient.attempts;
   recipient.last_reply = reply.text;
-  recipient.history.push_back({context.now_ms, context.nexthop, reply.text});
+  recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls});
   if (reply.success()) {
     recipient.state = queue::RecipientState::delivered;
     return Fate::delivered;

@@ -5,6 +5,11 @@ namespace relayq::mta {
 
 namespace {
 
+void set_tls(Route& route, const std::string& policy, const std::string& ca) {
+  route.tls = parse_tls_policy(policy);
+  if (route.tls == TlsPolicy::required) route.tls_ca = ca;
+}
+
 Route host_route(const std::string& host_port) {
   const HostPort target = parse_host_port(host_port);
   return {false, "host:" + host_port, target.host, target.port};
@@ -12,16 +17,38 @@ Route host_route(const std::string& host_port) {
 
 }  // namespace
 
+TlsPolicy parse_tls_policy(std::string_view text) {
+  if (text == "off") return TlsPolicy::off;
+  if (text == "required") return TlsPolicy::required;
+  return TlsPolicy::opportunistic;  // the config reader allows nothing else
+}
+
 Router::Router(const Config& config) : mx_port_(config.delivery.port) {
-  if (!config.delivery.smarthost.empty()) smarthost_ = host_route(config.delivery.smarthost);
-  for (const auto& [domain, route] : config.routes)
-    routes_.emplace(domain, host_route(route.nexthop));
+  const auto& delivery = config.delivery;
+  if (!delivery.smarthost.empty()) {
+    smarthost_ = host_route(delivery.smarthost);
+    set_tls(*smarthost_, delivery.tls, delivery.tls_ca);
+  }
+  for (const auto& [domain, route] : config.routes) {
+    Route& out = routes_.emplace(domain, host_route(route.nexthop)).first->second;
+    set_tls(out, route.tls.empty() ? delivery.tls : route.tls,
+            route.tls_ca.empty() ? delivery.tls_ca : route.tls_ca);
+    // Routes to one host with different TLS demands must not share connections.
+    if (!route.tls.empty() || !route.tls_ca.empty())
+      out.key += " tls=" + std::string(to_string(out.tls)) + " ca=" + out.tls_ca;
+  }
+  mx_.tls = parse_tls_policy(delivery.tls);
+  if (mx_.tls == TlsPolicy::required) mx_.tls_ca = delivery.tls_ca;
 }
 
 Route Router::route_for(const std::string& domain) const {
   if (smarthost_) return *smarthost_;
   if (auto it = routes_.find(domain); it != routes_.end()) return it->second;
-  return {true, "mx:" + domain, domain, mx_port_};
+  Route route = mx_;
+  route.key = "mx:" + domain;
+  route.name = domain;
+  route.port = mx_port_;
+  return route;
 }
 
 }  // namespace relayq::mta

@@ -22,8 +22,10 @@ int slot_index() {
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* slot = static_cast<TlsSessionSlot*>(SSL_get_ex_data(ssl, slot_index()));
   if (slot == nullptr || slot->cache == nullptr || !SSL_SESSION_is_resumable(session)) return 0;
-  slot->cache->store(slot->key, session);
-  return 1;  // the cache owns it now
+  // A copy: OpenSSL marks the connection's own session unresumable when the connection ends
+  // without close_notify, as a next hop that says 421 and hangs up does.
+  if (SSL_SESSION* copy = SSL_SESSION_dup(session)) slot->cache->store(slot->key, copy);
+  return 0;  // the connection keeps its own
 }
 
 // Settings both directions share: the protocol floor, no renegotiation (a cheap way for a

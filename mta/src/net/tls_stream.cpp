@@ -51,6 +51,9 @@ TlsStream* TlsStream::client(Stream* inner, std::shared_ptr<const TlsContext> co
   if (!options.host.empty() && !is_ip_literal(options.host)) {
     SSL_set_tlsext_host_name(ssl, options.host.c_str());
     if (stream->context_->verifies()) SSL_set1_host(ssl, options.host.c_str());
+  } else if (!options.host.empty() && stream->context_->verifies()) {
+    // A route to an IP literal: the certificate must name that address.
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), options.host.c_str());
   }
   if (options.cache != nullptr) {
     stream->session_slot_ = {options.cache, options.cache_key};

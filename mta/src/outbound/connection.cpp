@@ -6,20 +6,24 @@
 
 #include <spdlog/spdlog.h>
 
+#include "mta/common/log_format.hpp"
+
 #include "mta/net/tcp_stream.hpp"
+#include "mta/net/tls_stream.hpp"
 
 namespace relayq::mta {
 
 OutboundConnection::OutboundConnection(uv_loop_t* loop, ConnectionEvents& events,
                                        std::string destination, std::vector<dns::NextHop> hops,
                                        std::shared_ptr<const ClientSessionConfig> session_config,
-                                       OutboundTimeouts timeouts)
+                                       OutboundTimeouts timeouts, OutboundTls tls)
     : loop_(loop),
       events_(events),
       destination_(std::move(destination)),
       hops_(std::move(hops)),
       session_config_(std::move(session_config)),
-      timeouts_(timeouts) {}
+      timeouts_(timeouts),
+      tls_(std::move(tls)) {}
 
 OutboundConnection::~OutboundConnection() = default;
 
@@ -56,8 +60,16 @@ void OutboundConnection::connect_next_hop() {
     close();
     return;
   }
+  plaintext_retry_ = false;
+  connect_hop();
+}
+
+void OutboundConnection::connect_hop() {
   const auto& hop = hops_[hop_];
-  session_ = std::make_unique<ClientSession>(session_config_);
+  handshake_failed_ = false;
+  tls_info_.reset();
+  session_ =
+      std::make_unique<ClientSession>(plaintext_retry_ ? tls_.plaintext_fallback : session_config_);
   if (spdlog::should_log(spdlog::level::debug)) {
     session_->set_trace([this](ClientState from, ClientState to) {
       spdlog::debug("event=client_state destination={} nexthop={} from={} to={}", destination_,
@@ -102,6 +114,33 @@ void OutboundConnection::stream_connected(int status) {
   pump();
 }
 
+// The server said 220 to STARTTLS: from here on the hop's stream is TLS.
+void OutboundConnection::start_tls() {
+  if (tls_.context == nullptr || stream_ == nullptr) {
+    session_->tls_failed("no TLS context");
+    return;
+  }
+  const auto& hop = hops_[hop_];
+  handshaking_ = true;
+  stream_ =
+      net::TlsStream::client(stream_, tls_.context, {hop.host, tls_.sessions, nexthop()}, *this);
+}
+
+void OutboundConnection::stream_secured(const TlsInfo& info) {
+  handshaking_ = false;
+  tls_info_ = info;
+  events_.tls_handshake_done(*this, true);
+  session_->tls_established(now_ms());
+  pump();
+}
+
+std::string OutboundConnection::tls_summary() const {
+  if (!tls_info_) return {};
+  return tls_info_->version + " " + tls_info_->cipher +
+         (tls_info_->verified ? " verified" : " unverified") +
+         (tls_info_->resumed ? " resumed" : "");
+}
+
 void OutboundConnection::stream_read(std::string_view bytes) {
   session_->receive(bytes, now_ms());
   pump();
@@ -113,6 +152,14 @@ void OutboundConnection::stream_written() {
 }
 
 void OutboundConnection::stream_ended(std::string_view error) {
+  if (handshaking_) {
+    handshaking_ = false;
+    handshake_failed_ = true;
+    events_.tls_handshake_done(*this, false);
+    session_->tls_failed(error);
+    pump();
+    return;
+  }
   session_->connection_lost(error.empty() ? "connection closed by " + nexthop()
                                           : std::string(error));
   pump();
@@ -142,6 +189,7 @@ void OutboundConnection::pump() {
   if (closing_ || !session_) return;
   std::string output = session_->take_output();
   if (!output.empty()) write(std::move(output));
+  if (session_->take_starttls()) start_tls();
   if (auto result = session_->take_result()) {
     Job job = std::move(*job_);
     job_.reset();
@@ -152,7 +200,18 @@ void OutboundConnection::pump() {
   }
   const ClientState state = session_->state();
   if (state == ClientState::closed) {
-    if (!ready_) {
+    // TLS that broke before the hop greeted us over it: in TLS 1.3 a server refuses (a client
+    // certificate, say) only after the client's side of the handshake is done.
+    const bool tls_broke = handshake_failed_ || (tls_info_ && session_->setup_failure() &&
+                                                 session_->setup_failure()->code == 0);
+    if (!ready_ && tls_broke && tls_.plaintext_fallback && !plaintext_retry_) {
+      // Opportunistic TLS that failed: plaintext was acceptable, so this hop once more.
+      spdlog::info("event=tls_fallback destination={} nexthop={} reason={}", destination_,
+                   nexthop(), quoted(session_->setup_failure().value_or(SmtpReply{}).text));
+      close_stream();
+      plaintext_retry_ = true;
+      connect_hop();
+    } else if (!ready_) {
       hop_failed(session_->setup_failure().value_or(SmtpReply{0, "connection closed"}));
     } else {
       close();

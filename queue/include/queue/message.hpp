@@ -30,6 +30,9 @@ struct Attempt {
   std::int64_t time_ms = 0;  // wall clock, ms since the epoch
   std::string nexthop;       // "host[ip]:port" or empty when no connection was made
   std::string reply;         // the remote reply, or our own description of the failure
+  // How the connection was protected: "TLSv1.3 TLS_AES_256_GCM_SHA384 verified" (or
+  // "unverified"), empty for plaintext.
+  std::string tls;
   bool operator==(const Attempt&) const = default;
 };
 

@@ -88,7 +88,7 @@ void defer(queue::Recipient& recipient, std::int64_t at_ms, std::int64_t next_ms
            std::string reply = "451 4.3.0 try later") {
   ++recipient.attempts;
   recipient.last_reply = reply;
-  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply)});
+  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), ""});
   recipient.next_attempt_ms = next_ms;
 }
 
@@ -97,7 +97,7 @@ void finish(queue::Recipient& recipient, RecipientState state, std::int64_t at_m
   ++recipient.attempts;
   recipient.state = state;
   recipient.last_reply = reply;
-  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply)});
+  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), ""});
 }
 
 json body_of(const httplib::Result& result) {
@@ -247,7 +247,8 @@ TEST_CASE("Admin API shows one message with every recipient and its attempt hist
   REQUIRE(pending["history"].size() == 2);
   CHECK(pending["history"][1] == json{{"time_ms", now - 100'000},
                                       {"nexthop", "mx1.example.org[192.0.2.1]:25"},
-                                      {"reply", "452 4.2.2 mailbox full"}});
+                                      {"reply", "452 4.2.2 mailbox full"},
+                                      {"tls", ""}});
   const auto& bounced = shown["recipients"][1];
   CHECK(bounced["state"] == "bounced");
   CHECK(bounced["next_attempt_ms"].is_null());

@@ -95,7 +95,8 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
          {"history",
           {{{"time_ms", kNow - 590'000},
             {"nexthop", "mx1.example[192.0.2.1]:25"},
-            {"reply", "250 ok"}}}}},
+            {"reply", "250 ok"},
+            {"tls", "TLSv1.3 TLS_AES_128_GCM_SHA256 verified"}}}}},
         {{"address", "dave@example.net"},
          {"state", "pending"},
          {"attempts", 0},
@@ -108,10 +109,12 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
         "  came in on 127.0.0.1:2525 from 192.0.2.7 (EHLO client.test [31m)\n"
         "bob@example.net: pending, 2 attempts\n"
         "  attempt 1 at 2023-11-14 22:03:30 UTC (no connection): connection refused\n"
-        "  attempt 2 at 2023-11-14 22:12:20 UTC via mx1.example[192.0.2.1]:25: 451 4.3.0 try "
+        "  attempt 2 at 2023-11-14 22:12:20 UTC via mx1.example[192.0.2.1]:25 (plaintext): 451 "
+        "4.3.0 try "
         "later; next attempt in 4m\n"
         "carol@example.net: delivered after 1 attempt\n"
-        "  attempt 1 at 2023-11-14 22:03:30 UTC via mx1.example[192.0.2.1]:25: 250 ok\n"
+        "  attempt 1 at 2023-11-14 22:03:30 UTC via mx1.example[192.0.2.1]:25 (TLSv1.3 "
+        "TLS_AES_128_GCM_SHA256 verified): 250 ok\n"
         "dave@example.net: pending, no attempt yet\n"
         "  next attempt due now\n");
 

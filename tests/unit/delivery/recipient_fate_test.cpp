@@ -36,7 +36,7 @@ Recipient recipient_to(const char* address, std::uint32_t attempts = 0) {
 }
 
 AttemptContext at(std::int64_t offset_ms) {
-  return {kReceived + offset_ms, "mx.example[192.0.2.1]:25", "mx.example", 0.5};
+  return {kReceived + offset_ms, "mx.example[192.0.2.1]:25", "mx.example", 0.5, ""};
 }
 
 }  // namespace

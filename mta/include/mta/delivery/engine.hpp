@@ -3,9 +3,11 @@
 // every reply (delivered, deferred by the retry policy, bounced with a DSN).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -19,6 +21,7 @@
 #include "mta/delivery/recipient_fate.hpp"
 #include "mta/delivery/router.hpp"
 #include "mta/net/loop_thread.hpp"
+#include "mta/net/tls_context.hpp"
 #include "mta/outbound/connection.hpp"
 #include "queue/census.hpp"
 #include "queue/retry_policy.hpp"
@@ -33,7 +36,10 @@ struct DeliverySettings {
   Router router;
   queue::RetryPolicies retry;
   std::uint32_t max_connections_per_destination = 20;  // across all loops
-  std::shared_ptr<const ClientSessionConfig> client;
+  // The client session's settings for each TlsPolicy (by its value), and the client TLS
+  // contexts by CA file ("": encryption without verification).
+  std::array<std::shared_ptr<const ClientSessionConfig>, 3> clients;
+  std::map<std::string, std::shared_ptr<const net::TlsContext>> tls_contexts;
   dns::ResolverOptions resolver;
   OutboundTimeouts timeouts;
   std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
@@ -127,6 +133,8 @@ class DeliveryEngine : public ConnectionEvents {
                         const TransactionResult& result) override;
   void connection_failed(OutboundConnection& connection, const SmtpReply& reason) override;
   void connection_closed(OutboundConnection& connection) override;
+  void tls_handshake_done(OutboundConnection& connection, bool ok) override;
+  OutboundTls tls_for(const Route& route);
 
   // delivery_round.cpp: replies become fates, then a DSN and a commit end the round.
   void record(const Job& job, const std::vector<SmtpReply>& replies, const AttemptContext& context);
@@ -158,6 +166,7 @@ class DeliveryEngine : public ConnectionEvents {
   std::unordered_map<std::string, Destination> destinations_;
   std::unordered_map<OutboundConnection*, std::unique_ptr<OutboundConnection>> connections_;
   std::mt19937 random_;
+  net::TlsSessionCache tls_sessions_;  // to resume TLS with next hops this loop has met
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -20,6 +20,7 @@ struct AttemptContext {
   std::string nexthop;       // "host[ip]:port", empty when no connection was made
   std::string remote_host;   // for Remote-MTA in a DSN
   double unit_random = 0.5;  // [0, 1), for the retry jitter
+  std::string tls;           // queue::Attempt::tls: how the connection was protected
 };
 
 // Records the attempt in the recipient (attempts, history, last reply) and sets its state and

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "mta/config/config.hpp"
+#include "mta/smtp/client_session.hpp"
 
 namespace relayq::mta {
 
@@ -15,7 +16,14 @@ struct Route {
   std::string key;   // the destination's identity: "mx:example.org" or "host:10.0.0.1:25"
   std::string name;  // the domain (mx) or host name / IP literal (host)
   std::uint16_t port = 25;
+  TlsPolicy tls = TlsPolicy::opportunistic;  // [delivery] tls, or the route's own
+  // Verify the next hop's certificate (chain to this CA file, name = the host connected to);
+  // only with tls = required: an opportunistic hop whose certificate fails gets no better
+  // than plaintext anyway. Empty = encryption without verification.
+  std::string tls_ca;
 };
+
+TlsPolicy parse_tls_policy(std::string_view text);
 
 class Router {
  public:
@@ -26,6 +34,7 @@ class Router {
   std::optional<Route> smarthost_;
   std::map<std::string, Route, std::less<>> routes_;
   std::uint16_t mx_port_ = 25;
+  Route mx_;  // the TLS settings of MX destinations
 };
 
 }  // namespace relayq::mta

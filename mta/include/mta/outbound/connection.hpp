@@ -13,6 +13,7 @@
 
 #include "dns/nexthop.hpp"
 #include "mta/net/stream.hpp"
+#include "mta/net/tls_context.hpp"
 #include "mta/smtp/client_session.hpp"
 #include "queue/message.hpp"
 
@@ -39,6 +40,20 @@ class ConnectionEvents {
   virtual void connection_failed(OutboundConnection& connection, const SmtpReply& reason) = 0;
   // Every handle is closed: the engine may now destroy the connection.
   virtual void connection_closed(OutboundConnection& connection) = 0;
+  // A STARTTLS handshake with the next hop ended (for the metrics).
+  virtual void tls_handshake_done(OutboundConnection& connection, bool ok) {
+    (void)connection;
+    (void)ok;
+  }
+};
+
+// What a connection needs for STARTTLS; the policy itself is in the session's config.
+struct OutboundTls {
+  std::shared_ptr<const net::TlsContext> context;  // null when the policy is off
+  net::TlsSessionCache* sessions = nullptr;        // the loop's, to resume sessions with
+  // Opportunistic TLS whose handshake failed: the same hop once more, with this (tls = off),
+  // since plaintext was acceptable anyway (RFC 7435). Null for the other policies.
+  std::shared_ptr<const ClientSessionConfig> plaintext_fallback;
 };
 
 struct OutboundTimeouts {
@@ -51,7 +66,7 @@ class OutboundConnection : private net::StreamEvents {
   OutboundConnection(uv_loop_t* loop, ConnectionEvents& events, std::string destination,
                      std::vector<dns::NextHop> hops,
                      std::shared_ptr<const ClientSessionConfig> session_config,
-                     OutboundTimeouts timeouts);
+                     OutboundTimeouts timeouts, OutboundTls tls = {});
   ~OutboundConnection() override;
   OutboundConnection(const OutboundConnection&) = delete;
   OutboundConnection& operator=(const OutboundConnection&) = delete;
@@ -72,9 +87,14 @@ class OutboundConnection : private net::StreamEvents {
   // "mx1.example.org[192.0.2.1]:25" for the hop in use: attempt history and logs.
   std::string nexthop() const;
   const std::string& remote_host() const;
+  // How the current hop is protected, for the attempt history: "TLSv1.3 CIPHER verified" (or
+  // "unverified", and "resumed" when the session was), empty for plaintext.
+  std::string tls_summary() const;
 
  private:
   void connect_next_hop();
+  void connect_hop();
+  void start_tls();
   void hop_failed(const SmtpReply& reason);
   void close_stream();
   void pump();
@@ -88,6 +108,7 @@ class OutboundConnection : private net::StreamEvents {
 
   void stream_connected(int status) override;
   void stream_read(std::string_view bytes) override;
+  void stream_secured(const TlsInfo& info) override;
   void stream_written() override;
   void stream_ended(std::string_view error) override;
   void stream_closed() override;
@@ -99,6 +120,11 @@ class OutboundConnection : private net::StreamEvents {
   std::size_t hop_ = 0;
   std::shared_ptr<const ClientSessionConfig> session_config_;
   OutboundTimeouts timeouts_;
+  OutboundTls tls_;
+  bool handshaking_ = false;         // a STARTTLS handshake is under way
+  bool handshake_failed_ = false;    // on this hop
+  bool plaintext_retry_ = false;     // this hop again, without TLS
+  std::optional<TlsInfo> tls_info_;  // the current hop's, once TLS is up
   std::unique_ptr<ClientSession> session_;
   net::Stream* stream_ = nullptr;  // the current hop's; closes and frees itself
   bool connected_ = false;         // stream_ is connected
