@@ -25,13 +25,17 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_for_port(port, timeout=30):
+def wait_for_port(port, timeout=30, process=None):
+    """Until something accepts on the loopback port; with `process` (a Popen), ProcessLookupError
+    as soon as that process has ended instead."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return
         except OSError:
+            if process is not None and process.poll() is not None:
+                raise ProcessLookupError(f"the process ended (exit {process.returncode})") from None
             time.sleep(0.02)
     raise TimeoutError(f"nothing listens on port {port}")
 

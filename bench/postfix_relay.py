@@ -57,13 +57,35 @@ default_process_limit = 300
 smtp_destination_concurrency_limit = 50
 """
 
+# With tls: Debian's TLS defaults (the main.cf its package writes: smtpd_tls_security_level =
+# may, a client session cache) on the bench's certificate; outbound at `outbound` (encrypt:
+# mandatory TLS to the relayhost, unverified, like relayq's delivery.tls = "required").
+# reuse=True adds smtp_tls_connection_reuse (deliveries share TLS connections through tlsproxy),
+# which Debian leaves off.
+TLS_MAIN_CF = """\
+smtpd_tls_cert_file = {cert}
+smtpd_tls_key_file = {key}
+smtpd_tls_security_level = may
+smtp_tls_security_level = {outbound}
+smtp_tls_session_cache_database = btree:${{data_directory}}/smtp_scache
+smtp_tls_connection_reuse = {reuse}
+"""
+
+TLS_MASTER_CF = """\
+tlsmgr    unix - - n 1000? 1 tlsmgr
+tlsproxy  unix - - n - 0 tlsproxy
+"""
+
 
 class PostfixRelay:
     name = "Postfix"
 
-    def __init__(self, workdir, smarthost):
+    def __init__(self, workdir, smarthost, tls=None):
+        """tls: None, or {"cert": PEM chain, "key": PEM key, "outbound": smtp_tls_security_level
+        (default encrypt), "reuse": smtp_tls_connection_reuse (default False)}."""
         self.root = Path(workdir) / "postfix"
         self.sink_port = smarthost.rsplit(":", 1)[1]
+        self.tls = tls
 
     def _postfix(self, *command):
         subprocess.run(sudo() + ["postfix", "-c", str(self.root / "etc"), *command], check=True,
@@ -74,8 +96,15 @@ class PostfixRelay:
         for folder in ("etc", "spool", "data"):
             (self.root / folder).mkdir(parents=True)
         self.port = free_port()
-        (self.root / "etc" / "master.cf").write_text(MASTER_CF.format(port=self.port))
-        (self.root / "etc" / "main.cf").write_text(MAIN_CF.format(root=self.root, sink=self.sink_port))
+        master_cf = MASTER_CF.format(port=self.port)
+        main_cf = MAIN_CF.format(root=self.root, sink=self.sink_port)
+        if self.tls:
+            master_cf += TLS_MASTER_CF
+            main_cf += TLS_MAIN_CF.format(cert=self.tls["cert"], key=self.tls["key"],
+                                          outbound=self.tls.get("outbound", "encrypt"),
+                                          reuse="yes" if self.tls.get("reuse") else "no")
+        (self.root / "etc" / "master.cf").write_text(master_cf)
+        (self.root / "etc" / "main.cf").write_text(main_cf)
         subprocess.run(sudo() + ["chown", "postfix", str(self.root / "data")], check=True)
         self._postfix("start")
         wait_for_port(self.port)

@@ -12,12 +12,15 @@ class Relayq:
 
     keep_queue=True reuses the queue of an earlier run (the restart scenarios); `extra`
     is appended to the config file; `listener_extra` goes into the one [[listener]] table
-    (e.g. 'command_timeout = "30m"')."""
+    (e.g. 'command_timeout = "30m"'). `tls` sets TLS up, each key optional: "cert" and "key"
+    (PEM chain and key: every listener then offers STARTTLS), "min_version", "ciphers", "delivery"
+    (delivery.tls: off, opportunistic or required)."""
     name = "relayq"
 
     def __init__(self, binary, workdir, smarthost="127.0.0.1:9", keep_queue=False, extra="",
-                 listener_extra=""):
+                 listener_extra="", tls=None):
         self.binary, self.workdir, self.smarthost = binary, Path(workdir), smarthost
+        self.tls = tls
         self.keep_queue, self.extra, self.listener_extra = keep_queue, extra, listener_extra
         self.queue = self.workdir / "queue"
 
@@ -27,6 +30,15 @@ class Relayq:
         if not self.keep_queue:
             shutil.rmtree(self.queue, ignore_errors=True)
         config = self.workdir / "relayq.toml"
+        delivery_tls, tls_table = "", ""
+        if self.tls:
+            if self.tls.get("delivery"):
+                delivery_tls = f'tls = "{self.tls["delivery"]}"'
+            for key in ("cert", "key", "min_version", "ciphers"):
+                if self.tls.get(key):
+                    tls_table += f'{key} = "{self.tls[key]}"\n'
+            if tls_table:
+                tls_table = "[tls]\n" + tls_table
         config.write_text(f"""
 [server]
 hostname = "bench.test"
@@ -45,11 +57,17 @@ listen = "127.0.0.1:{free_port()}"
 [delivery]
 smarthost = "{self.smarthost}"
 max_connections_per_destination = 50
+{delivery_tls}
 {self.extra}
-""")
+{tls_table}""")
         self.log = open(self.workdir / "relayq.log", "ab")
         self.process = subprocess.Popen([self.binary, "serve", "-c", str(config)], stderr=self.log)
-        wait_for_port(self.port)
+        try:
+            wait_for_port(self.port, process=self.process)
+        except ProcessLookupError:
+            self.log.close()
+            tail = (self.workdir / "relayq.log").read_text(errors="replace").splitlines()[-3:]
+            raise RuntimeError(f"relayq ended at start (exit {self.process.returncode}): {tail}") from None
         self.cpu_start = self.cpu_seconds()
         return self
 

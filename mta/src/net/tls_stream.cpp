@@ -61,8 +61,11 @@ TlsStream* TlsStream::client(Stream* inner, std::shared_ptr<const TlsContext> co
     if (SSL_SESSION* session = options.cache->find(options.cache_key))
       SSL_set_session(ssl, session);
   }
-  stream->handshake();  // the ClientHello
   return stream;
+}
+
+void TlsStream::begin() {
+  handshake();  // the ClientHello
 }
 
 void TlsStream::handshake() {
@@ -77,7 +80,8 @@ void TlsStream::handshake() {
     return fail("TLS handshake failed: " + reason);
   }
   flush(0);
-  if (rc != 1) return;
+  // The flush may have failed, and the user closed us meanwhile.
+  if (rc != 1 || closing_ || ended_) return;
   secured_ = true;
   events_->stream_secured(describe());
   if (closing_ || ended_ || early_writes_.empty()) return;
@@ -127,6 +131,7 @@ void TlsStream::read_plaintext() {
     return fail("TLS: " + (error == SSL_ERROR_SSL ? openssl_errors() : "connection closed"));
   }
   flush(0);  // TLS 1.3 key updates and the like answer at once
+  if (closing_ || ended_) return;
   if (!plaintext.empty()) events_->stream_read(plaintext);
   if (peer_closed && !closing_ && !ended_) {
     ended_ = true;

@@ -122,8 +122,10 @@ void OutboundConnection::start_tls() {
   }
   const auto& hop = hops_[hop_];
   handshaking_ = true;
-  stream_ =
+  auto* tls =
       net::TlsStream::client(stream_, tls_.context, {hop.host, tls_.sessions, nexthop()}, *this);
+  stream_ = tls;
+  tls->begin();
 }
 
 void OutboundConnection::stream_secured(const TlsInfo& info) {

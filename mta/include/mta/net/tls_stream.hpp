@@ -23,13 +23,17 @@ class TlsStream final : public Stream, private StreamEvents {
     std::string cache_key;
   };
 
-  // Both take over `inner` (its events come here now; it is closed with this stream) and start
-  // the handshake: stream_secured() or stream_ended() follows. Writes made before the
+  // Both take over `inner` (its events come here now; it is closed with this stream); the
+  // server waits for the ClientHello, the client sends it on begin(). stream_secured() or
+  // stream_ended() follows. Writes made before the
   // handshake completes wait for it.
   static TlsStream* server(Stream* inner, std::shared_ptr<const TlsContext> context,
                            StreamEvents& events);
   static TlsStream* client(Stream* inner, std::shared_ptr<const TlsContext> context,
                            const ClientOptions& options, StreamEvents& events);
+  // A client sends its ClientHello here, once its user holds the pointer: a write that fails
+  // at once ends the stream from inside this call.
+  void begin();
 
   void set_events(StreamEvents& events) override { events_ = &events; }
   void start_reading() override { inner_->start_reading(); }
