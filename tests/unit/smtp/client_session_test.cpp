@@ -8,13 +8,6 @@ using relayq::mta::ClientState;
 using relayq::mta::SmtpReply;
 using namespace relayq::mta::client_testing;
 
-namespace {
-
-const Event kEvents[] = {Event::temporary, Event::permanent, Event::shutdown,
-                         Event::garbage,   Event::timeout,   Event::lost};
-
-}  // namespace
-
 // --- Greeting ----------------------------------------------------------------------------
 
 TEST_CASE("client waits for the greeting then says EHLO", "[client_session]") {

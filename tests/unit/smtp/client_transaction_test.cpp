@@ -14,13 +14,6 @@ using namespace relayq::mta::client_testing;
 
 namespace {
 
-const Event kEvents[] = {Event::temporary, Event::permanent, Event::shutdown,
-                         Event::garbage,   Event::timeout,   Event::lost};
-
-const std::string kGroup =
-    lines({"MAIL FROM:<s@x.test> SIZE=7", "RCPT TO:<a@y.test>", "RCPT TO:<b@y.test>", "DATA"});
-const SmtpReply kQueued{250, "250 2.0.0 queued"};
-
 const std::string& ehlo_for(bool pipelined) {
   return pipelined ? kPipelinedEhlo : kPlainEhlo;
 }

@@ -135,6 +135,9 @@ class Server {
 
 // What can happen while a reply is awaited.
 enum class Event { temporary, permanent, shutdown, garbage, timeout, lost };
+// Every Event, for GENERATE.
+inline const Event kEvents[] = {Event::temporary, Event::permanent, Event::shutdown,
+                                Event::garbage,   Event::timeout,   Event::lost};
 
 inline const char* event_name(Event event) {
   switch (event) {
@@ -255,5 +258,10 @@ inline void check_content(std::string_view wire, std::string_view body) {
   }
   CHECK(unstuffed == normalised(body));
 }
+
+// The pipelined group and the reply of message() (two recipients, a 7-byte body).
+inline const std::string kGroup =
+    lines({"MAIL FROM:<s@x.test> SIZE=7", "RCPT TO:<a@y.test>", "RCPT TO:<b@y.test>", "DATA"});
+inline const SmtpReply kQueued{250, "250 2.0.0 queued"};
 
 }  // namespace relayq::mta::client_testing
