@@ -85,7 +85,7 @@ void DeliveryEngine::finish_round(queue::MessageId id) {
     if (policy.delay_warning.count() > 0 &&
         now - envelope.received_ms >= policy.delay_warning.count()) {
       for (const auto& deferral : active.deferred) {
-        const AttemptContext context{now, "", deferral.remote_host, 0};
+        const AttemptContext context{now, "", deferral.remote_host, 0, ""};
         active.dsn.push_back(dsn_entry(envelope.recipients[deferral.index], Fate::deferred,
                                        deferral.reply, context,
                                        envelope.received_ms + policy.max_age.count()));

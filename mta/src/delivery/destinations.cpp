@@ -32,7 +32,8 @@ void DeliveryEngine::enqueue(const Route& route, Job job) {
            std::vector<SmtpReply>(
                job.recipients.size(),
                {0, "destination backed off after failures: " + destination.dead_reason.text}),
-           {queue::wall_clock_ms(), "", "", std::uniform_real_distribution<double>(0, 1)(random_)});
+           {queue::wall_clock_ms(), "", "", std::uniform_real_distribution<double>(0, 1)(random_),
+            ""});
     return;
   }
   destination.queue.push_back(std::move(job));
@@ -137,7 +138,7 @@ void DeliveryEngine::fail_queued(Destination& destination, const SmtpReply& repl
   std::deque<Job> jobs;
   jobs.swap(destination.queue);
   const AttemptContext context{queue::wall_clock_ms(), nexthop, "",
-                               std::uniform_real_distribution<double>(0, 1)(random_)};
+                               std::uniform_real_distribution<double>(0, 1)(random_), ""};
   for (const auto& job : jobs)
     record(job, std::vector<SmtpReply>(job.recipients.size(), reply), context);
 }

@@ -12,7 +12,12 @@ void set_tls(Route& route, const std::string& policy, const std::string& ca) {
 
 Route host_route(const std::string& host_port) {
   const HostPort target = parse_host_port(host_port);
-  return {false, "host:" + host_port, target.host, target.port};
+  Route route;
+  route.mx = false;
+  route.key = "host:" + host_port;
+  route.name = target.host;
+  route.port = target.port;
+  return route;
 }
 
 }  // namespace

@@ -74,7 +74,9 @@ void TlsStream::handshake() {
   const int error = rc == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, rc);
   if (rc != 1 && error != SSL_ERROR_WANT_READ) {
     std::string reason = error == SSL_ERROR_SSL ? openssl_errors() : "connection closed";
-    if (const long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK)
+    // Without verification OpenSSL still notes what it thinks of the chain: not the cause.
+    if (const long verify = SSL_get_verify_result(ssl_);
+        context_->verifies() && verify != X509_V_OK)
       reason = std::string("certificate: ") + X509_verify_cert_error_string(verify);
     flush(0);  // the alert that tells the peer why
     return fail("TLS handshake failed: " + reason);
@@ -83,9 +85,10 @@ void TlsStream::handshake() {
   // The flush may have failed, and the user closed us meanwhile.
   if (rc != 1 || closing_ || ended_) return;
   secured_ = true;
-  events_->stream_secured(describe());
-  if (closing_ || ended_ || early_writes_.empty()) return;
-  encrypt(std::exchange(early_writes_, std::string()), std::exchange(early_write_count_, 0));
+  // The early writes first: what the user writes when told the stream is secure follows them.
+  if (!early_writes_.empty())
+    encrypt(std::exchange(early_writes_, std::string()), std::exchange(early_write_count_, 0));
+  if (!closing_ && !ended_) events_->stream_secured(describe());
 }
 
 TlsInfo TlsStream::describe() const {
@@ -185,14 +188,16 @@ void TlsStream::fail(std::string reason) {
 void TlsStream::stream_ended(std::string_view error) {
   if (closing_ || ended_) return;
   ended_ = true;
-  if (!secured_ && error.empty()) {
-    events_->stream_ended("TLS handshake failed: connection closed");
+  if (!secured_) {
+    events_->stream_ended("TLS handshake failed: " +
+                          (error.empty() ? std::string("connection closed") : std::string(error)));
     return;
   }
   events_->stream_ended(error);
 }
 
-// A polite end: close_notify, then the inner stream closes once everything is out.
+// A polite end: close_notify, then the inner stream closes once everything is out. Before the
+// handshake completes there is no one to write to yet: the stream closes at once.
 void TlsStream::close_after_writes() {
   if (closing_) return;
   if (secured_ && !ended_) {

@@ -158,7 +158,9 @@ void OutboundConnection::stream_ended(std::string_view error) {
     handshaking_ = false;
     handshake_failed_ = true;
     events_.tls_handshake_done(*this, false);
-    session_->tls_failed(error);
+    // The session says "TLS handshake failed: " itself.
+    constexpr std::string_view kSaid = "TLS handshake failed: ";
+    session_->tls_failed(error.starts_with(kSaid) ? error.substr(kSaid.size()) : error);
     pump();
     return;
   }

@@ -39,6 +39,8 @@ class TlsStream final : public Stream, private StreamEvents {
   void start_reading() override { inner_->start_reading(); }
   void stop_reading() override { inner_->stop_reading(); }
   void write(std::string bytes) override;
+  // Before the handshake has completed, the early writes are dropped and the stream closes
+  // at once: waiting for a peer that may never finish it would hold the connection open.
   void close_after_writes() override;
   void close() override;
   std::optional<sockaddr_storage> peer() const override { return inner_->peer(); }
