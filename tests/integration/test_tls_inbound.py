@@ -272,3 +272,25 @@ def test_sighup_rereads_certificates_and_users(tls_relay, tmp_path):
     open_session.sendmail("a@client.test", ["b@example.org"], MESSAGE)
     open_session.quit()
     tls_relay.sink.wait_for(1)
+
+
+def test_tls_1_2_gets_forward_secret_aead_ciphers_only(tls_relay):
+    def tls12(ciphers):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(ciphers)
+        return context
+
+    with smtplib.SMTP("127.0.0.1", tls_relay.smtp_port, timeout=30) as smtp:
+        smtp.ehlo("client.test")
+        smtp.starttls(context=tls12("DEFAULT"))
+        version, cipher = smtp.sock.version(), smtp.sock.cipher()[0]
+    assert version == "TLSv1.2"
+    assert cipher.startswith("ECDHE-") and ("GCM" in cipher or "CHACHA20" in cipher), cipher
+    # A client that offers only CBC suites (no AEAD) finds nothing it can use.
+    with smtplib.SMTP("127.0.0.1", tls_relay.smtp_port, timeout=30) as smtp:
+        smtp.ehlo("client.test")
+        with pytest.raises(ssl.SSLError):
+            smtp.starttls(context=tls12("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384"))

@@ -293,7 +293,7 @@ void read_tls(Section& s, Config::Tls& tls) {
   s.read("cert", [&](auto& v) { tls.cert = to_string(v); });
   s.read("key", [&](auto& v) { tls.key = to_string(v); });
   s.read("min_version", [&](auto& v) { tls.min_version = to_choice(v, {"TLSv1.2", "TLSv1.3"}); });
-  s.read("ciphers", [&](auto& v) { tls.ciphers = to_string(v); });
+  s.read("ciphers", [&](auto& v) { tls.ciphers = to_nonempty_string(v); });
 }
 
 void read_auth(Section& s, Config::Auth& auth) {

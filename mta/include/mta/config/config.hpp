@@ -109,7 +109,9 @@ struct Config {
     std::string cert;
     std::string key;
     std::string min_version = "TLSv1.2";  // TLSv1.2 | TLSv1.3, both directions
-    std::string ciphers;                  // TLS 1.2 cipher list (OpenSSL syntax); "" = defaults
+    // What the listeners offer TLS 1.2 clients (OpenSSL syntax): forward secrecy and AEAD only,
+    // as Mozilla's "intermediate" profile; "DEFAULT" gives OpenSSL's own list, CBC included.
+    std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
   } tls;
 
   struct Auth {
