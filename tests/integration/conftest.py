@@ -247,6 +247,17 @@ class Sink:
         self.process.wait(timeout=10)
 
 
+def read_reply(sock):
+    """One whole SMTP reply (all its lines) from a raw socket."""
+    data = b""
+    while not data.endswith(b"\r\n") or data.split(b"\r\n")[-2][3:4] == b"-":
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def make_certificates(directory: Path, names=("127.0.0.1", "relay.test"), prefix=""):
     """A throwaway CA and a certificate it signs for `names` (IP addresses or DNS names), made
     with the openssl command line. Returns {"ca", "cert", "key"} paths; ECDSA P-256, for speed."""

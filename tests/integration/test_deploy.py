@@ -392,8 +392,8 @@ def test_example_config_passes_check_config():
 def test_example_config_commented_settings_are_true(tmp_path):
     units = check_commented_settings(EXAMPLE.read_text(), tmp_path)
     unsupported = [u for u in units if u[2]]
-    # proxy_protocol, spf, dkim_verify, rdns, dkim.sign
-    assert len(unsupported) >= 5, units
+    # spf, dkim_verify, rdns, dkim.sign
+    assert len(unsupported) >= 4, units
 
 
 def test_example_config_documents_every_key():

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import (Sink, free_port, make_certificates, metric_value, password_hash,
-                      wait_for_port, wait_until)
+                      read_reply, wait_for_port, wait_until)
 
 
 def client_context(ca=None):
@@ -149,16 +149,6 @@ def test_submission_without_auth_is_refused(tls_relay):
     assert metric_value(tls_relay.metrics_port, "relayq_messages_rejected_total",
                         listener=f"127.0.0.1:{tls_relay.submission_port}",
                         reason="auth_required") == 2
-
-
-def read_reply(sock):
-    data = b""
-    while not data.endswith(b"\r\n") or data.split(b"\r\n")[-2][3:4] == b"-":
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_commands_injected_after_starttls_are_not_run(tls_relay):

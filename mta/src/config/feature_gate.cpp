@@ -18,9 +18,6 @@ namespace {
 
 using namespace std::string_view_literals;
 
-bool is_true(const toml::node& value) {
-  return value.value_or(false);
-}
 bool is_set(const toml::node& value) {
   if (const auto* table = value.as_table()) return !table->empty();
   if (const auto* array = value.as_array()) return !array->empty();
@@ -37,7 +34,6 @@ struct UnbuiltFeature {
   bool (*in_use)(const toml::node& value);
 };
 constexpr UnbuiltFeature kUnbuiltFeatures[] = {
-    {"listener.proxy_protocol", is_true},
     {"policy.spf", is_not_off},
     {"policy.dkim_verify", is_not_off},
     {"policy.rdns", is_not_off},

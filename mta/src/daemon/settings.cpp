@@ -65,6 +65,7 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
       .tls = files.tls,
       .users = files.users,
       .implicit_tls = smtps,
+      .proxy_protocol = listener.proxy_protocol,
   });
 }
 

@@ -10,6 +10,7 @@
 
 #include "dns/ip_address.hpp"
 #include "mta/common/log_format.hpp"
+#include "mta/inbound/proxy_header.hpp"
 #include "mta/net/tcp_stream.hpp"
 #include "mta/net/tls_stream.hpp"
 #include "mta/smtp/replies.hpp"
@@ -67,17 +68,55 @@ void InboundConnection::start(bool over_limit) {
         ntohs(peer->ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&*peer)->sin6_port
                                           : reinterpret_cast<sockaddr_in*>(&*peer)->sin_port);
   }
+  if (settings_->proxy_protocol) {
+    // The balancer speaks first; the banner waits for the client it names.
+    awaiting_proxy_ = true;
+    connection_peer_ = info;
+    peer_address_ = info.address;
+    stream_->start_reading();
+    uv_timer_start(&timer_, &InboundConnection::on_timer,
+                   static_cast<std::uint64_t>(session_config->command_timeout.count()), 0);
+    return;
+  }
+  begin_session(info);
+}
+
+void InboundConnection::begin_session(PeerInfo info) {
   peer_address_ = info.address;
   peer_port_ = info.port;
   if (settings_->implicit_tls) {
     handshake_started_ns_ = uv_hrtime();
     stream_ = net::TlsStream::server(stream_, settings_->tls, *this);
   }
-  session_ = std::make_unique<ServerSession>(session_config, info, this);
+  session_ = std::make_unique<ServerSession>(settings_->session, info, this);
   context_.connections.insert(this);
   context_.metrics->inbound_connections().Increment();
   session_->start(static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();
+}
+
+// Bytes before the session exists: the PROXY header, and whatever the client sent behind it.
+void InboundConnection::read_proxy_header(std::string_view bytes) {
+  proxy_input_.append(bytes);
+  const ProxyParse parse = parse_proxy_header(proxy_input_);
+  if (parse.status == ProxyParse::Status::need_more) return;
+  if (parse.status == ProxyParse::Status::invalid) {
+    spdlog::warn("event=proxy_invalid listener={} peer={} error={}", listener_.name,
+                 peer_address_.to_string(), quoted(parse.error));
+    close();
+    return;
+  }
+  awaiting_proxy_ = false;
+  uv_timer_stop(&timer_);
+  PeerInfo info = connection_peer_;
+  if (parse.header.source) info = {*parse.header.source, parse.header.source_port};
+  const std::string rest = proxy_input_.substr(parse.consumed);
+  proxy_input_ = std::string();
+  begin_session(info);
+  if (!rest.empty() && !closing_) {
+    session_->receive(rest, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+    pump();
+  }
 }
 
 void InboundConnection::begin_shutdown() {
@@ -93,7 +132,7 @@ void InboundConnection::force_shutdown() {
 // Moves whatever the session produced to where it goes: replies to the socket, a complete
 // message to the store, and a close or a new deadline.
 void InboundConnection::pump() {
-  if (closing_) return;
+  if (closing_ || !session_) return;
   if (context_.shutting_down && accepts_shutdown_now(session_->state())) session_->shut_down();
   std::string output = session_->take_output();
   if (!output.empty()) stream_->write(std::move(output));
@@ -235,6 +274,7 @@ void InboundConnection::close() {
 
 void InboundConnection::stream_read(std::string_view bytes) {
   if (closing_) return;
+  if (awaiting_proxy_) return read_proxy_header(bytes);
   session_->receive(bytes, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();
 }
@@ -266,6 +306,12 @@ void InboundConnection::stream_closed() {
 void InboundConnection::on_timer(uv_timer_t* timer) {
   auto* connection = static_cast<InboundConnection*>(timer->data);
   if (connection->closing_) return;
+  if (!connection->session_) {  // no PROXY header in time
+    spdlog::warn("event=proxy_invalid listener={} peer={} error=\"no header in time\"",
+                 connection->listener_.name, connection->peer_address_.to_string());
+    connection->close();
+    return;
+  }
   connection->session_->timed_out(static_cast<std::int64_t>(uv_now(timer->loop)));
   connection->pump();
 }

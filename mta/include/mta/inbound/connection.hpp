@@ -30,6 +30,7 @@ struct ListenerSettings {
   std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
   std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
   bool implicit_tls = false;                       // smtps: TLS from the first byte
+  bool proxy_protocol = false;  // a PROXY header names the client before anything else
 };
 
 // A listener as every loop shares it: its settings and its connection count.
@@ -77,6 +78,8 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
 
  private:
   void start(bool over_limit);
+  void begin_session(PeerInfo peer);
+  void read_proxy_header(std::string_view bytes);
   void pump();
   void close();
   void on_stored(queue::MessageId id, const queue::StoreResult& result);
@@ -111,6 +114,11 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   std::uint16_t peer_port_ = 0;  // tells this client's sessions apart in the trace
   std::uint64_t store_started_ns_ = 0;
   std::uint64_t handshake_started_ns_ = 0;  // nonzero while a TLS handshake runs
+  // Until the PROXY header has come (listeners with proxy_protocol): what came so far, and
+  // the connection's own peer, which a LOCAL or UNKNOWN header leaves in place.
+  bool awaiting_proxy_ = false;
+  std::string proxy_input_;
+  PeerInfo connection_peer_;
 };
 
 }  // namespace relayq::mta
