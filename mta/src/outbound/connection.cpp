@@ -67,7 +67,7 @@ void OutboundConnection::connect_next_hop() {
 void OutboundConnection::connect_hop() {
   const auto& hop = hops_[hop_];
   handshake_failed_ = false;
-  tls_info_.reset();
+  tls_summary_.clear();
   session_ =
       std::make_unique<ClientSession>(plaintext_retry_ ? tls_.plaintext_fallback : session_config_);
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -130,17 +130,12 @@ void OutboundConnection::start_tls() {
 
 void OutboundConnection::stream_secured(const TlsInfo& info) {
   handshaking_ = false;
-  tls_info_ = info;
+  // Made once: every transaction on this connection records it.
+  tls_summary_ = info.version + " " + info.cipher + (info.verified ? " verified" : " unverified") +
+                 (info.resumed ? " resumed" : "");
   events_.tls_handshake_done(*this, true);
   session_->tls_established(now_ms());
   pump();
-}
-
-std::string OutboundConnection::tls_summary() const {
-  if (!tls_info_) return {};
-  return tls_info_->version + " " + tls_info_->cipher +
-         (tls_info_->verified ? " verified" : " unverified") +
-         (tls_info_->resumed ? " resumed" : "");
 }
 
 void OutboundConnection::stream_read(std::string_view bytes) {
@@ -206,8 +201,9 @@ void OutboundConnection::pump() {
   if (state == ClientState::closed) {
     // TLS that broke before the hop greeted us over it: in TLS 1.3 a server refuses (a client
     // certificate, say) only after the client's side of the handshake is done.
-    const bool tls_broke = handshake_failed_ || (tls_info_ && session_->setup_failure() &&
-                                                 session_->setup_failure()->code == 0);
+    const bool tls_broke =
+        handshake_failed_ || (!tls_summary_.empty() && session_->setup_failure() &&
+                              session_->setup_failure()->code == 0);
     if (!ready_ && tls_broke && tls_.plaintext_fallback && !plaintext_retry_) {
       // Opportunistic TLS that failed: plaintext was acceptable, so this hop once more.
       spdlog::info("event=tls_fallback destination={} nexthop={} reason={}", destination_,

@@ -89,7 +89,7 @@ class OutboundConnection : private net::StreamEvents {
   const std::string& remote_host() const;
   // How the current hop is protected, for the attempt history: "TLSv1.3 CIPHER verified" (or
   // "unverified", and "resumed" when the session was), empty for plaintext.
-  std::string tls_summary() const;
+  const std::string& tls_summary() const { return tls_summary_; }
 
  private:
   void connect_next_hop();
@@ -121,10 +121,10 @@ class OutboundConnection : private net::StreamEvents {
   std::shared_ptr<const ClientSessionConfig> session_config_;
   OutboundTimeouts timeouts_;
   OutboundTls tls_;
-  bool handshaking_ = false;         // a STARTTLS handshake is under way
-  bool handshake_failed_ = false;    // on this hop
-  bool plaintext_retry_ = false;     // this hop again, without TLS
-  std::optional<TlsInfo> tls_info_;  // the current hop's, once TLS is up
+  bool handshaking_ = false;       // a STARTTLS handshake is under way
+  bool handshake_failed_ = false;  // on this hop
+  bool plaintext_retry_ = false;   // this hop again, without TLS
+  std::string tls_summary_;        // the current hop's, once TLS is up
   std::unique_ptr<ClientSession> session_;
   net::Stream* stream_ = nullptr;  // the current hop's; closes and frees itself
   bool connected_ = false;         // stream_ is connected
