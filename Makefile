@@ -9,7 +9,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 PACKAGES   := $(shell grep -v '^\#' deploy/debian-packages.txt)
 WERROR     := $(if $(CI),ON,OFF)
 
-.PHONY: all deps build build-asan run test test-release test-asan bench format clean
+.PHONY: all deps node-deps build build-asan run test test-release test-asan bench format clean
 
 all: build
 
@@ -21,6 +21,17 @@ deps:
 	  $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+	@# npm comes with Node.js from nodejs.org or NodeSource, separately in Debian's own packages.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends npm; }
+
+# npm's mailauth, the DKIM verifier the tests check relayq's signatures with besides
+# python3-dkim: pinned by tests/support/mailauth/package-lock.json.
+MAILAUTH := tests/support/mailauth/node_modules/.bin/mailauth
+$(MAILAUTH): tests/support/mailauth/package-lock.json | deps
+	npm ci --prefix tests/support/mailauth --no-audit --no-fund
+	touch $@
+node-deps: $(MAILAUTH)
 
 $(BUILD)/build.ninja: | deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRELAYQ_WERROR=$(WERROR)
@@ -41,10 +52,10 @@ run: build
 # Every test on the optimised build, then every test again under ASan + UBSan.
 test: test-release test-asan
 
-test-release: build
+test-release: build node-deps
 	cd $(BUILD) && ctest --output-on-failure -j 2
 
-test-asan: build-asan
+test-asan: build-asan node-deps
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j 2
 
 bench: build

@@ -14,12 +14,14 @@ class Relayq:
     is appended to the config file; `listener_extra` goes into the one [[listener]] table
     (e.g. 'command_timeout = "30m"'). `tls` sets TLS up, each key optional: "cert" and "key"
     (PEM chain and key: every listener then offers STARTTLS), "min_version", "ciphers", "delivery"
-    (delivery.tls: off, opportunistic or required)."""
+    (delivery.tls: off, opportunistic or required). `relay_networks` and `relay_domains` are
+    the [relay] table's values as TOML text (default: 127.0.0.0/8 has relay rights)."""
     name = "relayq"
 
     def __init__(self, binary, workdir, smarthost="127.0.0.1:9", keep_queue=False, extra="",
-                 listener_extra="", tls=None):
+                 listener_extra="", tls=None, relay_networks='["127.0.0.0/8"]', relay_domains="[]"):
         self.binary, self.workdir, self.smarthost = binary, Path(workdir), smarthost
+        self.relay_networks, self.relay_domains = relay_networks, relay_domains
         self.tls = tls
         self.keep_queue, self.extra, self.listener_extra = keep_queue, extra, listener_extra
         self.queue = self.workdir / "queue"
@@ -49,7 +51,8 @@ max_connections = 100000
 [queue]
 path = "{self.queue}"
 [relay]
-networks = ["127.0.0.0/8"]
+networks = {self.relay_networks}
+domains = {self.relay_domains}
 [metrics]
 listen = "127.0.0.1:{self.metrics_port}"
 [admin]

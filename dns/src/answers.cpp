@@ -118,6 +118,13 @@ NameAnswer parse_ptr(const Question& question, const Lookup& lookup, const IpAdd
   return answer;
 }
 
+AddressAnswer parse_family(const Question& question, const Lookup& lookup) {
+  std::vector<IpAddress> addresses;
+  AddressAnswer answer = parse_family(question, lookup, addresses);
+  answer.addresses = std::move(addresses);
+  return answer;
+}
+
 AddressAnswer parse_addresses(const Question& v6_question, const Lookup& v6,
                               const Question& v4_question, const Lookup& v4) {
   AddressAnswer answer;

@@ -33,6 +33,8 @@ struct Resolver::Impl {
       : options(options), cache(std::move(cache)), channel(loop, options) {}
 
   void lookup(const Question& question, Waiter done);
+  void family(RecordType type, const std::string& host,
+              std::function<void(const AddressAnswer&)> done);
   void finish(const Question& question, int ares_status, std::span<const unsigned char> packet);
   void shutdown();
 
@@ -60,6 +62,14 @@ void Resolver::Impl::lookup(const Question& question, Waiter done) {
   if (!first) return;
   channel.query(question, [this, question](int status, std::vector<unsigned char> packet) {
     finish(question, status, packet);
+  });
+}
+
+void Resolver::Impl::family(RecordType type, const std::string& host,
+                            std::function<void(const AddressAnswer&)> done) {
+  Question question{type, normalize_name(host)};
+  lookup(question, [question, done = std::move(done)](const auto& lookup) {
+    done(parse_family(question, *lookup));
   });
 }
 
@@ -118,6 +128,14 @@ void Resolver::addresses(const std::string& host, std::function<void(const Addre
     pair->v4_lookup = lookup;
     pair->complete();
   });
+}
+
+void Resolver::a(const std::string& host, std::function<void(const AddressAnswer&)> done) {
+  impl_->family(RecordType::a, host, std::move(done));
+}
+
+void Resolver::aaaa(const std::string& host, std::function<void(const AddressAnswer&)> done) {
+  impl_->family(RecordType::aaaa, host, std::move(done));
 }
 
 void Resolver::txt(const std::string& name, std::function<void(const TextAnswer&)> done) {

@@ -31,7 +31,8 @@ Family<Histogram>::Factory histogram_with(Histogram::BucketBoundaries bounds) {
 }
 
 // The results RFC 8601 defines for each check (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is
-// our rdns), present at zero from the start so that dashboards see every outcome.
+// our rdns) and RFC 7489 11.2 for dmarc, present at zero from the start so that dashboards see
+// every outcome.
 struct PolicyResults {
   PolicyCheck check;
   std::vector<PolicyResult> results;
@@ -43,6 +44,7 @@ const std::vector<PolicyResults>& known_policy_results() {
        {R::none, R::pass, R::fail, R::softfail, R::policy, R::neutral, R::temperror, R::permerror}},
       {PolicyCheck::dkim,
        {R::none, R::pass, R::fail, R::policy, R::neutral, R::temperror, R::permerror}},
+      {PolicyCheck::dmarc, {R::none, R::pass, R::fail, R::temperror, R::permerror}},
       {PolicyCheck::rdns, {R::pass, R::fail, R::temperror, R::permerror}},
   };
   return known;
@@ -97,10 +99,10 @@ Metrics::Metrics() {
                                  std::vector<std::string>{"direction"});
   inbound_connections_ = &connections.with({"inbound"});
   outbound_connections_ = &connections.with({"outbound"});
-  policy_family_ =
-      &r.add<Family<Counter>>("relayq_policy_results_total",
-                              "Policy check outcomes, by check (spf, dkim, rdns) and result.",
-                              std::vector<std::string>{"check", "result"});
+  policy_family_ = &r.add<Family<Counter>>(
+      "relayq_policy_results_total",
+      "Policy check outcomes, by check (spf, dkim, dmarc, rdns) and result.",
+      std::vector<std::string>{"check", "result"});
   for (const auto& [check, results] : known_policy_results()) {
     for (const PolicyResult result : results) {
       known_policy_results_.push_back(

@@ -342,8 +342,7 @@ SETTING = re.compile(r'^# ((\[\[?[A-Za-z0-9_."-]+\]\]?)|([a-z_]+ = .+))$')
 
 
 def commented_settings(text):
-    """Runs of commented-out settings ('# key = value', '# [table]'), each with whether the
-    comment just above it says 'not supported yet': [(first index, last index, unsupported)]."""
+    """Runs of commented-out settings ('# key = value', '# [table]'): [(first index, last index)]."""
     lines = text.splitlines()
     units, i = [], 0
     while i < len(lines):
@@ -353,20 +352,15 @@ def commented_settings(text):
         start = i
         while i < len(lines) and SETTING.match(lines[i].strip()):
             i += 1
-        note, j = [], start - 1
-        while j >= 0 and lines[j].strip().startswith("#"):
-            note.append(lines[j])
-            j -= 1
-        units.append((start, i - 1, "not supported yet" in " ".join(note).lower()))
+        units.append((start, i - 1))
     return units
 
 
 def check_commented_settings(text, tmp_path):
-    """Each run of commented-out settings, uncommented alone: an optional setting gives a valid
-    config, one noted as 'not supported yet' is refused with that message at one of its lines."""
+    """Each run of commented-out settings, uncommented alone, gives a valid config."""
     lines = text.splitlines()
     units = commented_settings(text)
-    for n, (first, last, unsupported) in enumerate(units):
+    for n, (first, last) in enumerate(units):
         variant = list(lines)
         for k in range(first, last + 1):
             variant[k] = re.sub(r"^(\s*)# ", r"\1", variant[k])
@@ -374,13 +368,7 @@ def check_commented_settings(text, tmp_path):
         path.write_text("\n".join(variant) + "\n")
         result = check_config(path)
         shown = "\n".join(lines[first:last + 1])
-        if unsupported:
-            assert result.returncode == 2, f"accepted, though noted as not supported yet:\n{shown}"
-            line = int(re.match(rf"{re.escape(str(path))}:(\d+): ", result.stderr).group(1))
-            assert first + 1 <= line <= last + 1 and "not supported yet" in result.stderr, \
-                f"{shown}\n-> {result.stderr}"
-        else:
-            assert result.returncode == 0, f"{shown}\n-> {result.stderr}"
+        assert result.returncode == 0, f"{shown}\n-> {result.stderr}"
     return units
 
 
@@ -390,10 +378,7 @@ def test_example_config_passes_check_config():
 
 
 def test_example_config_commented_settings_are_true(tmp_path):
-    units = check_commented_settings(EXAMPLE.read_text(), tmp_path)
-    unsupported = [u for u in units if u[2]]
-    # spf, dkim_verify, rdns, dkim.sign
-    assert len(unsupported) >= 4, units
+    assert len(check_commented_settings(EXAMPLE.read_text(), tmp_path)) >= 5
 
 
 def test_example_config_documents_every_key():

@@ -100,3 +100,15 @@ def test_reload_while_mail_flows(make_relay, tmp_path):
     finally:
         sink.stop()
         slow.stop()
+
+
+def test_signals_right_after_the_port_opens_are_handled(make_relay):
+    """A SIGHUP as soon as the port answers (a config manager reloading a service it just
+    started) reloads; a SIGTERM just as soon stops cleanly. Neither kills relayq outright."""
+    for attempt in range(5):
+        relay = make_relay()
+        relay.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "event=reloaded" in relay.log_text() or relay.process.poll() is not None,
+                   10, "reload")
+        assert relay.process.poll() is None, f"attempt {attempt}: SIGHUP killed relayq"
+        assert relay.stop() == 0

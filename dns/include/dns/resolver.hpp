@@ -83,6 +83,9 @@ class Resolver {
   void mx(const std::string& domain, std::function<void(const MxAnswer&)> done);
   // A and AAAA together; ok if either has addresses.
   void addresses(const std::string& host, std::function<void(const AddressAnswer&)> done);
+  // One family only: SPF asks for the client's family alone, and counts each empty answer.
+  void a(const std::string& host, std::function<void(const AddressAnswer&)> done);
+  void aaaa(const std::string& host, std::function<void(const AddressAnswer&)> done);
   void txt(const std::string& name, std::function<void(const TextAnswer&)> done);
   void ptr(const std::string& ip, std::function<void(const NameAnswer&)> done);
 

@@ -18,6 +18,8 @@ enum class RejectReason : std::uint8_t {
   storage,
   timeout,
   auth_required,  // MAIL without AUTH on a listener that requires it
+  spf,            // the sender's SPF failed (policy.spf = reject), or could not be checked
+  rdns,           // the client has no forward-confirmed reverse DNS (policy.rdns = require)
 };
 inline constexpr std::array kRejectReasons = {
     RejectReason::relay_denied,
@@ -28,6 +30,8 @@ inline constexpr std::array kRejectReasons = {
     RejectReason::storage,
     RejectReason::timeout,
     RejectReason::auth_required,
+    RejectReason::spf,
+    RejectReason::rdns,
 };
 
 // relayq_outbound_replies_total{class}: a next hop's reply by class; error = no reply at all.
@@ -50,8 +54,8 @@ inline constexpr std::array kTlsResults = {TlsResult::ok, TlsResult::failed};
 enum class QueueState : std::uint8_t { ready, scheduled, held };
 
 // relayq_policy_results_total{check, result}: the checks, and the results RFC 8601 names
-// (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is our rdns).
-enum class PolicyCheck : std::uint8_t { spf, dkim, rdns };
+// (2.7.1 dkim, 2.7.2 spf, 2.7.3 iprev, which is our rdns; RFC 7489 11.2 dmarc).
+enum class PolicyCheck : std::uint8_t { spf, dkim, dmarc, rdns };
 enum class PolicyResult : std::uint8_t {
   none,
   pass,
@@ -81,6 +85,10 @@ constexpr std::string_view label(RejectReason reason) {
       return "timeout";
     case RejectReason::auth_required:
       return "auth_required";
+    case RejectReason::spf:
+      return "spf";
+    case RejectReason::rdns:
+      return "rdns";
   }
   return "unknown";
 }
@@ -125,6 +133,8 @@ constexpr std::string_view label(PolicyCheck check) {
       return "spf";
     case PolicyCheck::dkim:
       return "dkim";
+    case PolicyCheck::dmarc:
+      return "dmarc";
     case PolicyCheck::rdns:
       return "rdns";
   }

@@ -1,4 +1,4 @@
-// The relayq command line: serve, check-config, version, inspect-queue, queue.
+// The relayq command line: serve, check-config, version, inspect-queue, queue, dkim-record.
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
@@ -17,6 +17,7 @@
 #include "mta/common/log_format.hpp"
 #include "mta/config/config.hpp"
 #include "mta/daemon/daemon.hpp"
+#include "mta/daemon/dkim_keys.hpp"
 #include "queue/inspect.hpp"
 #include "queue/store.hpp"
 
@@ -94,6 +95,7 @@ class LogThread {
 };
 
 int serve(const std::string& path) {
+  relayq::mta::block_daemon_signals();  // before the log thread starts
   relayq::mta::Config config;
   try {
     config = relayq::mta::load_config(path);
@@ -117,6 +119,28 @@ int check_config(const std::string& path) {
     return kExitUsage;
   }
   std::cout << path << ": ok\n";
+  return kExitOk;
+}
+
+// The TXT record of each [[dkim.sign]] key, as a zone file line: DNS strings hold at most 255
+// bytes (RFC 1035 3.3.14), so a long RSA key is split into several, which resolvers join.
+int dkim_record(const std::string& path) {
+  try {
+    const auto config = relayq::mta::load_config(path);
+    for (const auto& signer : relayq::mta::load_dkim_signers(config)) {
+      const std::string record = signer->dns_record();
+      std::string strings;
+      for (std::size_t at = 0; at < record.size(); at += 255) {
+        if (!strings.empty()) strings += ' ';
+        strings += '"' + record.substr(at, 255) + '"';
+      }
+      fmt::print("{}._domainkey.{}. IN TXT ( {} )\n", signer->selector(), signer->domain(),
+                 strings);
+    }
+  } catch (const ConfigError& error) {
+    std::cerr << error.what() << "\n";
+    return kExitUsage;
+  }
   return kExitOk;
 }
 
@@ -182,6 +206,10 @@ int main(int argc, char** argv) {
 
   auto* version_cmd = app.add_subcommand("version", "Print versions");
 
+  auto* dkim_record_cmd = app.add_subcommand(
+      "dkim-record", "Print the DNS TXT record to publish for each [[dkim.sign]] key");
+  dkim_record_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+
   std::string queue_path, id_text;
   bool body = false;
   auto* inspect_cmd = app.add_subcommand(
@@ -204,6 +232,7 @@ int main(int argc, char** argv) {
   if (*serve_cmd) return serve(config_path);
   if (*check_cmd) return check_config(config_path);
   if (*version_cmd) return version();
+  if (*dkim_record_cmd) return dkim_record(config_path);
   if (*inspect_cmd) return inspect_queue(queue_path, id_text, body);
   if (queue_cli.selected()) return queue_cli.run();
   return kExitUsage;

@@ -15,7 +15,6 @@
 
 #include <toml++/toml.h>
 
-#include "config/feature_gate.hpp"
 #include "config/section.hpp"
 #include "config/sections.hpp"
 #include "dns/ip_address.hpp"
@@ -166,10 +165,7 @@ Config parse_config(std::string_view text, const std::string& path) {
     throw ConfigError(path + ":" + std::to_string(error.source().begin.line) + ": " +
                       std::string(error.description()));
   }
-  auto config = config_reader::read_config(root, path);
-  // After validation, so that a wrong value is reported as wrong rather than as unsupported.
-  config_reader::reject_unbuilt_features(root, path);
-  return config;
+  return config_reader::read_config(root, path);
 }
 
 Config load_config(const std::string& path) {

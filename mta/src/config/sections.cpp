@@ -304,6 +304,7 @@ void read_policy(Section& s, Config::Policy& policy) {
   s.read("spf", [&](auto& v) { policy.spf = to_choice(v, {"off", "tag", "reject"}); });
   s.read("dkim_verify", [&](auto& v) { policy.dkim_verify = to_choice(v, {"off", "tag"}); });
   s.read("rdns", [&](auto& v) { policy.rdns = to_choice(v, {"off", "tag", "require"}); });
+  s.read("dmarc", [&](auto& v) { policy.dmarc = to_choice(v, {"off", "tag"}); });
 }
 
 void read_dkim(Section& s, std::vector<DkimSignConfig>& signers) {

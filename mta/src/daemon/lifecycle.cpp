@@ -27,7 +27,20 @@ namespace {
 // How often freed heap memory is handed back to the system (see wait_for_signals()).
 constexpr std::uint64_t kTrimIntervalMs = 10'000;
 
+// The signals wait_for_signals() handles (see block_daemon_signals()).
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int signum : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, signum);
+  return set;
+}
+
 }  // namespace
+
+void block_daemon_signals() {
+  const sigset_t handled = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+}
 
 // A start that failed half-way leaves the background readers running.
 Daemon::~Daemon() {
@@ -105,6 +118,8 @@ void Daemon::create_workers() {
     worker->engine = std::make_unique<DeliveryEngine>(
         worker->thread, *store_, metrics_, settings, dns_cache, loops,
         [this](queue::MessageId id) { deliver(id); }, census_);
+    DeliveryEngine* engine = worker->engine.get();
+    worker->inbound.context.resolver = [engine]() -> dns::Resolver& { return engine->resolver(); };
     workers_.push_back(std::move(worker));
   }
   std::vector<InboundLoop*> inbound;
@@ -137,6 +152,8 @@ void Daemon::wait_for_signals() {
   uv_signal_start(
       &hangup, [](uv_signal_t* handle, int) { static_cast<Daemon*>(handle->loop->data)->reload(); },
       SIGHUP);
+  const sigset_t handled = handled_signals();
+  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
   // glibc keeps what its arenas freed: after a delivery round of a large queue (bodies and
   // envelopes loaded and dropped by several threads) about 65 MiB stayed resident above what
   // was in use. Handing free pages back now and then keeps the RSS at what is used.

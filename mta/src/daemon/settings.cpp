@@ -36,7 +36,33 @@ InboundFiles load_inbound_files(const Config& config) {
       throw ConfigError(config.where("auth.users_file") + ": auth.users_file: " + error.what());
     }
   }
+  auto policy = std::make_shared<PolicySettings>();
+  const Config::Policy& modes = config.policy;
+  policy->spf = modes.spf == "reject" ? SpfMode::reject
+                : modes.spf == "tag"  ? SpfMode::tag
+                                      : SpfMode::off;
+  policy->rdns = modes.rdns == "require" ? RdnsMode::require
+                 : modes.rdns == "tag"   ? RdnsMode::tag
+                                         : RdnsMode::off;
+  policy->dkim_verify = modes.dkim_verify == "tag";
+  policy->dmarc = modes.dmarc == "tag";
+  policy->signers = load_dkim_signers(config);
+  files.policy = std::move(policy);
   return files;
+}
+
+std::vector<std::shared_ptr<const policy::DkimSigner>> load_dkim_signers(const Config& config) {
+  std::vector<std::shared_ptr<const policy::DkimSigner>> signers;
+  for (std::size_t i = 0; i < config.dkim_sign.size(); ++i) {
+    const DkimSignConfig& sign = config.dkim_sign[i];
+    const std::string key = "dkim.sign[" + std::to_string(i) + "]";
+    try {
+      signers.push_back(policy::DkimSigner::load(sign.domain, sign.selector, sign.key));
+    } catch (const std::runtime_error& error) {
+      throw ConfigError(config.where(key + ".key") + ": " + key + ".key: " + error.what());
+    }
+  }
+  return signers;
 }
 
 std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& config,
@@ -60,12 +86,14 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->auth = files.users != nullptr;
   session->auth_without_tls = listener.plaintext_auth;
   session->auth_required = listener.mode != ListenerMode::relay;
+  session->check_senders = files.policy->checks_senders();
   return std::make_shared<const ListenerSettings>(ListenerSettings{
       .session = std::move(session),
       .tls = files.tls,
       .users = files.users,
       .implicit_tls = smtps,
       .proxy_protocol = listener.proxy_protocol,
+      .policy = files.policy,
   });
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "mta/config/config.hpp"
+#include "mta/daemon/dkim_keys.hpp"
 #include "mta/delivery/engine.hpp"
 #include "mta/inbound/connection.hpp"
 #include "mta/net/tls_context.hpp"
@@ -14,11 +15,13 @@
 
 namespace relayq::mta {
 
-// The files [tls] and [auth] name, loaded once for every listener. Throws ConfigError
-// ("FILE:LINE: tls.cert PATH: why"): a start or a reload that cannot read them fails whole.
+// The files [tls], [auth] and [[dkim.sign]] name, loaded once for every listener. Throws
+// ConfigError ("FILE:LINE: tls.cert PATH: why"): a start or a reload that cannot read them
+// fails whole.
 struct InboundFiles {
   std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
   std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
+  std::shared_ptr<const PolicySettings> policy;    // [policy] with the signing keys
 };
 InboundFiles load_inbound_files(const Config& config);
 

@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 
 #include "dns/ip_address.hpp"
+#include "inbound/client_checks.hpp"
+#include "inbound/message_checks.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/inbound/proxy_header.hpp"
 #include "mta/net/tcp_stream.hpp"
@@ -89,6 +91,12 @@ void InboundConnection::begin_session(PeerInfo info) {
     stream_ = net::TlsStream::server(stream_, settings_->tls, *this);
   }
   session_ = std::make_unique<ServerSession>(settings_->session, info, this);
+  if (settings_->policy->checks_senders()) {
+    checks_ =
+        std::make_shared<ClientChecks>(settings_->policy, context_.resolver, *context_.metrics,
+                                       info.address, settings_->session->hostname);
+    checks_->start();
+  }
   context_.connections.insert(this);
   context_.metrics->inbound_connections().Increment();
   session_->start(static_cast<std::int64_t>(uv_now(context_.loop->loop())));
@@ -142,16 +150,15 @@ void InboundConnection::pump() {
     check_credentials(std::move(*credentials));
     return;
   }
+  if (auto check = session_->take_sender_check()) {
+    check_sender(*check);
+    return;
+  }
   if (auto message = session_->take_message()) {
     store_started_ns_ = uv_hrtime();
     stream_->stop_reading();
     uv_timer_stop(&timer_);
-    net::LoopThread* loop = context_.loop;
-    const queue::MessageId id = message->envelope.id;
-    context_.store->submit(std::move(*message),
-                           [self = shared_from_this(), loop, id](const queue::StoreResult& result) {
-                             loop->post([self, id, result] { self->on_stored(id, result); });
-                           });
+    check_and_store(std::move(*message));
     return;
   }
   if (session_->closed()) {
@@ -159,7 +166,8 @@ void InboundConnection::pump() {
     return;
   }
   if (session_->state() != SessionState::storing &&
-      session_->state() != SessionState::authenticating) {
+      session_->state() != SessionState::authenticating &&
+      session_->state() != SessionState::checking) {
     stream_->start_reading();
     arm_timer();
   }
@@ -239,6 +247,63 @@ void InboundConnection::on_checked(const std::string& user, bool ok) {
   session_->credentials_checked(ok ? AuthVerdict::accepted : AuthVerdict::rejected,
                                 static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();
+}
+
+// The sender waits on the policy checks; reading stops meanwhile, like for AUTH.
+void InboundConnection::check_sender(const SenderCheck& check) {
+  stream_->stop_reading();
+  uv_timer_stop(&timer_);
+  checks_->check_sender(
+      check, [self = shared_from_this()](SenderVerdict verdict, std::string detail) {
+        if (self->closing_) return;
+        if (verdict != SenderVerdict::accepted) {
+          spdlog::info("event=sender_refused listener={} client={} reason={}", self->listener_.name,
+                       self->peer_address_.to_string(), quoted(detail));
+        }
+        self->session_->sender_checked(
+            verdict, detail, static_cast<std::int64_t>(uv_now(self->context_.loop->loop())));
+        self->pump();
+      });
+}
+
+// Content checks for strangers' mail, signatures for our users', then the store.
+void InboundConnection::check_and_store(queue::Message message) {
+  const ServerSessionConfig& config = *settings_->session;
+  MessageCheckInput input;
+  input.settings = settings_->policy;
+  input.resolver = context_.resolver;
+  input.loop = context_.loop;
+  input.metrics = context_.metrics;
+  input.authserv_id = config.hostname;
+  input.trusted = !session_->authenticated_user().empty() ||
+                  (config.relay && config.relay->is_trusted_network(peer_address_));
+  if (checks_) {
+    input.client_results = checks_->results();
+    input.spf = checks_->spf();
+  }
+  check_message(std::move(input), std::move(message),
+                [self = shared_from_this()](CheckedMessage checked) {
+                  if (!checked.error.empty()) {
+                    // Signing failed: the client tries again rather than our mail going out
+                    // unsigned.
+                    if (self->closing_) return;
+                    self->session_->message_stored(
+                        {queue::StoreErrorKind::io_error, checked.error},
+                        static_cast<std::int64_t>(uv_now(self->context_.loop->loop())));
+                    self->pump();
+                    return;
+                  }
+                  self->store(std::move(checked.message));
+                });
+}
+
+void InboundConnection::store(queue::Message message) {
+  net::LoopThread* loop = context_.loop;
+  const queue::MessageId id = message.envelope.id;
+  context_.store->submit(std::move(message),
+                         [self = shared_from_this(), loop, id](const queue::StoreResult& result) {
+                           loop->post([self, id, result] { self->on_stored(id, result); });
+                         });
 }
 
 void InboundConnection::on_stored(queue::MessageId id, const queue::StoreResult& result) {

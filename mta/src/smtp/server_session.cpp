@@ -63,6 +63,7 @@ std::size_t ServerSession::Impl::run(std::string_view bytes) {
         pos += read_chunk(rest);
         break;
       case SessionState::storing:
+      case SessionState::checking:
       case SessionState::authenticating:
       case SessionState::closed:
         return pos;
@@ -169,6 +170,38 @@ void ServerSession::Impl::checked(AuthVerdict verdict) {
   drain_buffer();
 }
 
+// Clients with relay rights are ours: their mail is not checked like a stranger's.
+bool ServerSession::Impl::sender_needs_check() const {
+  if (!config->check_senders || authenticated) return false;
+  return !(config->relay && config->relay->is_trusted_network(peer.address));
+}
+
+// The host's verdict on the sender of the MAIL held in state checking.
+void ServerSession::Impl::sender_verdict(SenderVerdict verdict, std::string_view detail) {
+  last_command_ms = now_ms;
+  switch (verdict) {
+    case SenderVerdict::accepted:
+      enter_state(SessionState::mail);
+      reply(Reply::sender_ok);
+      break;
+    case SenderVerdict::spf_failed:
+    case SenderVerdict::spf_temporary:
+    case SenderVerdict::rdns_failed:
+    case SenderVerdict::rdns_temporary: {
+      const Reply refusal = verdict == SenderVerdict::spf_failed      ? Reply::spf_failed
+                            : verdict == SenderVerdict::spf_temporary ? Reply::spf_temporary
+                            : verdict == SenderVerdict::rdns_failed   ? Reply::rdns_failed
+                                                                      : Reply::rdns_temporary;
+      count_refusal(refusal);
+      reply(refusal, detail);
+      reset_transaction();
+      break;
+    }
+  }
+  if (shutdown_requested) return close_with(Reply::shutting_down, config->hostname);
+  drain_buffer();
+}
+
 void ServerSession::Impl::reset_transaction() {
   enter_state(greeted() ? SessionState::ready : SessionState::greeting);
 }
@@ -196,6 +229,7 @@ void ServerSession::Impl::enter_state(SessionState next) {
       break;
     case SessionState::mail:
     case SessionState::storing:
+    case SessionState::checking:
     case SessionState::auth:
     case SessionState::authenticating:
       break;
@@ -255,6 +289,8 @@ std::string_view to_string(SessionState state) {
       return "bdat";
     case SessionState::storing:
       return "storing";
+    case SessionState::checking:
+      return "checking";
     case SessionState::closed:
       return "closed";
     case SessionState::handshake:
@@ -306,6 +342,13 @@ void ServerSession::credentials_checked(AuthVerdict verdict, std::int64_t now_ms
   impl_->checked(verdict);
 }
 
+void ServerSession::sender_checked(SenderVerdict verdict, std::string_view detail,
+                                   std::int64_t now_ms) {
+  if (impl_->state != SessionState::checking) return;
+  impl_->now_ms = now_ms;
+  impl_->sender_verdict(verdict, detail);
+}
+
 void ServerSession::timed_out(std::int64_t now_ms) {
   const SessionState state = impl_->state;
   if (state == SessionState::closed || impl_->waiting_for_host()) return;
@@ -342,6 +385,10 @@ std::optional<Credentials> ServerSession::take_credentials() {
   return std::exchange(impl_->credentials, std::nullopt);
 }
 
+std::optional<SenderCheck> ServerSession::take_sender_check() {
+  return std::exchange(impl_->sender_check, std::nullopt);
+}
+
 const std::string& ServerSession::authenticated_user() const {
   static const std::string none;
   return impl_->authenticated ? impl_->auth_user : none;
@@ -368,6 +415,7 @@ std::int64_t ServerSession::deadline_ms() const {
       return deadline;
     }
     case SessionState::storing:
+    case SessionState::checking:
     case SessionState::authenticating:
     case SessionState::closed:
       return std::numeric_limits<std::int64_t>::max();

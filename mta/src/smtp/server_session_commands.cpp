@@ -107,6 +107,10 @@ void ServerSession::Impl::on_mail(std::string_view argument) {
   if (path.non_ascii && !next.smtputf8) return reply(Reply::needs_smtputf8);
   next.sender = path.mailbox;
   tx = std::move(next);
+  if (sender_needs_check()) {
+    sender_check = SenderCheck{tx.sender, helo};
+    return enter_state(SessionState::checking);
+  }
   enter_state(SessionState::mail);
   reply(Reply::sender_ok);
 }

@@ -77,6 +77,10 @@ struct ServerSession::Impl {
   void checked(AuthVerdict verdict);
   bool auth_offered() const;
 
+  // The host's checks of a sender.
+  bool sender_needs_check() const;
+  void sender_verdict(SenderVerdict verdict, std::string_view detail);
+
   // Content.
   void start_content(Framing framing);
   std::size_t read_data(std::string_view input);
@@ -97,9 +101,11 @@ struct ServerSession::Impl {
   void line(std::string_view text);
   bool greeted() const { return !helo.empty(); }
   std::string protocol() const;
-  // Storing a message or checking credentials: input waits, and the host's answer ends it.
+  // Storing a message, checking a sender or credentials: input waits, and the host's answer
+  // ends it.
   bool waiting_for_host() const {
-    return state == SessionState::storing || state == SessionState::authenticating;
+    return state == SessionState::storing || state == SessionState::authenticating ||
+           state == SessionState::checking;
   }
 
   static const std::array<CommandSpec<Impl>, 14> kCommands;
@@ -125,8 +131,9 @@ struct ServerSession::Impl {
   std::optional<TlsInfo> tls;       // once the handshake completed
   bool starttls_requested = false;  // until take_starttls()
   std::optional<AuthExchange> auth_exchange;
-  std::optional<Credentials> credentials;  // until take_credentials()
-  std::string auth_user;                   // while authenticating, then once authenticated
+  std::optional<Credentials> credentials;   // until take_credentials()
+  std::optional<SenderCheck> sender_check;  // until take_sender_check()
+  std::string auth_user;                    // while authenticating, then once authenticated
   bool authenticated = false;
   std::uint32_t auth_failures = 0;
 

@@ -122,6 +122,7 @@ struct Config {
     std::string spf = "off";
     std::string dkim_verify = "off";
     std::string rdns = "off";
+    std::string dmarc = "off";
   } policy;
 
   std::vector<DkimSignConfig> dkim_sign;

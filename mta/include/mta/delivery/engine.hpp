@@ -71,6 +71,9 @@ class DeliveryEngine : public ConnectionEvents {
   void admin(queue::MessageId id, AdminAction action, QueueAdmin::Done done);
   // A reload: routes, retry policy, limits and DNS servers apply to the next decisions.
   void update_settings(std::shared_ptr<const DeliverySettings> settings);
+  // The loop's resolver, which the inbound policy checks share; after start(), and replaced by
+  // update_settings() when the DNS servers change.
+  dns::Resolver& resolver() { return *resolver_; }
 
  private:
   // A recipient deferred in this round, with what was said (for a "delayed" DSN).

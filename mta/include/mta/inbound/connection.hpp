@@ -12,8 +12,10 @@
 #include <string>
 #include <unordered_set>
 
+#include "dns/resolver.hpp"
 #include "metrics/metrics.hpp"
 #include "mta/inbound/auth_throttle.hpp"
+#include "mta/inbound/policy_settings.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/stream.hpp"
 #include "mta/net/tls_context.hpp"
@@ -31,6 +33,7 @@ struct ListenerSettings {
   std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
   bool implicit_tls = false;                       // smtps: TLS from the first byte
   bool proxy_protocol = false;  // a PROXY header names the client before anything else
+  std::shared_ptr<const PolicySettings> policy = std::make_shared<PolicySettings>();
 };
 
 // A listener as every loop shares it: its settings and its connection count.
@@ -45,6 +48,7 @@ struct ListenerShared {
 };
 
 class InboundConnection;
+class ClientChecks;
 
 // What the connections of one loop share: the loop, the store, a read buffer, and the set of
 // live connections (for shutdown).
@@ -56,6 +60,9 @@ struct InboundContext {
   std::function<void(queue::MessageId)> deliver;
   QueueCensus* census = nullptr;
   AuthThrottle* auth_throttle = nullptr;  // shared by every loop
+  // The loop's DNS resolver, for the policy checks (looked up at each use: a reload may
+  // replace it).
+  std::function<dns::Resolver&()> resolver;
   std::unordered_set<InboundConnection*> connections;
   bool shutting_down = false;
 };
@@ -88,6 +95,9 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void start_tls();
   void check_credentials(Credentials credentials);
   void on_checked(const std::string& user, bool ok);
+  void check_sender(const SenderCheck& check);
+  void check_and_store(queue::Message message);
+  void store(queue::Message message);
 
   static void on_timer(uv_timer_t* timer);
 
@@ -106,6 +116,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   net::Stream* stream_ = nullptr;                     // frees itself once closed
   uv_timer_t timer_{};
   std::unique_ptr<ServerSession> session_;
+  std::shared_ptr<ClientChecks> checks_;     // with [policy] checks of senders
   std::shared_ptr<InboundConnection> self_;  // keeps us alive until the stream and timer closed
   int open_handles_ = 0;
   bool closing_ = false;

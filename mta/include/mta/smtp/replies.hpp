@@ -77,6 +77,11 @@ enum class Reply : std::uint8_t {
   auth_throttled,          // 454 4.7.0
   auth_too_many_failures,  // 421 4.7.0 {hostname} ..., and the connection closes
   auth_required,           // 530 5.7.0                      reason auth_required
+  // The host's checks of the client and sender (RFC 7372 codes).
+  spf_failed,      // 550 5.7.23 {explanation}         reason spf
+  spf_temporary,   // 451 4.7.24                        reason spf
+  rdns_failed,     // 550 5.7.25 {client address}      reason rdns
+  rdns_temporary,  // 450 4.7.25 {client address}      reason rdns
   // Made up for a recipient by the client session, standing for the next hop's refusal.
   remote_size_limit,   // 552 5.3.4
   remote_no_smtputf8,  // 553 5.6.7

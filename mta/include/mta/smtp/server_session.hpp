@@ -40,6 +40,9 @@ struct ServerSessionConfig {
   bool auth_required = false;
   // Failed AUTH attempts after which the session says 421 and closes.
   std::uint32_t max_auth_failures = 3;
+  // Each MAIL from a client without relay rights (not authenticated, not in relay.networks)
+  // waits for the host's checks of the client and sender (reverse DNS, SPF): take_sender_check().
+  bool check_senders = false;
   std::function<queue::MessageId()> next_id;  // the store's id source
   // The host's wall clock (ms since the epoch): the Received date and the envelope's time.
   std::function<std::int64_t()> wall_clock_ms;
@@ -57,6 +60,7 @@ enum class SessionState {
   data,            // reading DATA content
   bdat,            // reading a BDAT chunk
   storing,         // message handed to the store, waiting for message_stored()
+  checking,        // MAIL held while the host checks the sender, until sender_checked()
   handshake,       // STARTTLS accepted: the host runs the handshake, then tls_established()
   auth,            // AUTH in progress: reading the client's base64 responses
   authenticating,  // credentials with the host, waiting for credentials_checked()
@@ -87,6 +91,21 @@ enum class AuthVerdict {
   throttled,  // too many failures from this client address lately: not even checked
 };
 
+// What the host checks before a MAIL is accepted (with check_senders).
+struct SenderCheck {
+  std::string sender;  // the reverse path, empty for <>
+  std::string helo;    // the HELO/EHLO argument
+};
+
+// The host's verdict on a SenderCheck. Each refusal has its row in the reply table.
+enum class SenderVerdict {
+  accepted,
+  spf_failed,      // 550 5.7.23: the sender's domain says this client may not send for it
+  spf_temporary,   // 451 4.7.24: the SPF check could not complete
+  rdns_failed,     // 550 5.7.25: no name of the client's address forward-confirms
+  rdns_temporary,  // 450 4.7.25: the reverse DNS lookup failed temporarily
+};
+
 class ServerSession {
  public:
   ServerSession(std::shared_ptr<const ServerSessionConfig> config, PeerInfo peer,
@@ -109,6 +128,10 @@ class ServerSession {
   // The verdict on the credentials taken with take_credentials(); replies 235, 535 or 454
   // (421 and closing after too many failures) and goes on with pipelined input.
   void credentials_checked(AuthVerdict verdict, std::int64_t now_ms);
+  // The verdict on the sender taken with take_sender_check(): 250 to the MAIL, or the refusal
+  // with `detail` in its text (the SPF explanation, the client's address); then pipelined
+  // input goes on.
+  void sender_checked(SenderVerdict verdict, std::string_view detail, std::int64_t now_ms);
   // deadline_ms() has passed: replies 421 and closes.
   void timed_out(std::int64_t now_ms);
   // The daemon is stopping: replies 421 4.3.2 (unless a store is in flight) and closes.
@@ -122,12 +145,15 @@ class ServerSession {
   bool take_starttls();
   // Once, when an AUTH exchange has produced credentials for the host to check.
   std::optional<Credentials> take_credentials();
+  // Once, when a MAIL waits for the host's checks (state checking).
+  std::optional<SenderCheck> take_sender_check();
   // The user AUTH proved, or empty.
   const std::string& authenticated_user() const;
   SessionState state() const;
   bool closed() const { return state() == SessionState::closed; }
   // Monotonic time by which more input must arrive (command and data timeouts, minimum data
-  // rate). Meaningless while storing or closed.
+  // rate). Meaningless while the host has the next step (storing, checking, authenticating) or
+  // closed.
   std::int64_t deadline_ms() const;
 
  private:
