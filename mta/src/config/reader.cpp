@@ -88,11 +88,6 @@ void check_tls_and_auth(const Config& config) {
   for (std::size_t i = 0; i < config.listeners.size(); ++i) {
     const ListenerConfig& listener = config.listeners[i];
     const std::string key = "listener[" + std::to_string(i) + "]";
-    // The header would come before the TLS handshake, which the stream does not take yet.
-    if (listener.proxy_protocol && listener.mode == ListenerMode::smtps) {
-      throw ConfigError(config.where(key + ".proxy_protocol") +
-                        ": listener.proxy_protocol: not supported yet with mode = \"smtps\"");
-    }
     if (listener.mode == ListenerMode::relay) continue;
     if (config.auth.users_file.empty()) {
       throw ConfigError(config.where(key + ".mode") +

@@ -121,10 +121,13 @@ void InboundConnection::read_proxy_header(std::string_view bytes) {
   const std::string rest = proxy_input_.substr(parse.consumed);
   proxy_input_ = std::string();
   begin_session(info);
-  if (!rest.empty() && !closing_) {
-    session_->receive(rest, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
-    pump();
+  if (rest.empty() || closing_) return;
+  if (settings_->implicit_tls) {
+    static_cast<net::TlsStream*>(stream_)->feed(rest);  // the start of the ClientHello
+    return;
   }
+  session_->receive(rest, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  pump();
 }
 
 void InboundConnection::begin_shutdown() {

@@ -411,9 +411,6 @@ TEST_CASE("Listener modes get what they need from [tls] and [auth]", "[mta][conf
        "test.toml:4: listener.mode: needs tls.cert and tls.key (AUTH is offered under TLS only, "
        "unless plaintext_auth = true)"},
       {"[tls]\ncert = \"c.pem\"\n", "test.toml:2: tls: cert and key go together"},
-      {"[auth]\nusers_file = \"u\"\n[tls]\ncert = \"c\"\nkey = \"k\"\n[[listener]]\nmode = "
-       "\"smtps\"\nproxy_protocol = true\n",
-       "test.toml:8: listener.proxy_protocol: not supported yet with mode = \"smtps\""},
       {"[tls]\nkey = \"k.pem\"\n", "test.toml:2: tls: cert and key go together"},
       {"[tls]\nmin_version = \"TLSv1.1\"\n",
        "test.toml:2: tls.min_version: must be \"TLSv1.2\" or \"TLSv1.3\", not \"TLSv1.1\""},

@@ -34,6 +34,10 @@ class TlsStream final : public Stream, private StreamEvents {
   // A client sends its ClientHello here, once its user holds the pointer: a write that fails
   // at once ends the stream from inside this call.
   void begin();
+  // Bytes the inner stream read before TLS began, taken as the first ones of the TLS stream
+  // (an smtps ClientHello that came in one read with a PROXY header). Like begin(), once the
+  // user holds the pointer: a handshake that fails on them ends the stream from inside.
+  void feed(std::string_view bytes) { stream_read(bytes); }
 
   void set_events(StreamEvents& events) override { events_ = &events; }
   void start_reading() override { inner_->start_reading(); }
