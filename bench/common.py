@@ -1,6 +1,7 @@
-"""Small helpers every bench scenario shares: ports, process CPU and memory, sudo."""
+"""Small helpers every bench scenario shares: ports, process CPU and memory, sudo, medians."""
 import os
 import socket
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -85,3 +86,14 @@ def rss_mib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def cell(values, digits=0):
+    """"median [min-max]" of a figure's runs."""
+    if not values:
+        return "-"
+    return f"{median(values):,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"

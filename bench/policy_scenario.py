@@ -53,7 +53,6 @@ import json
 import os
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -64,7 +63,7 @@ import dkim  # Debian's python3-dkim: signs the policy run's message, verifies r
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, free_port  # noqa: E402
+from common import ROOT, cell, median, free_port  # noqa: E402
 from load import ensure_postfix  # noqa: E402
 from relayq_system import Relayq  # noqa: E402
 
@@ -82,16 +81,6 @@ DKIM_SELECTOR = "bench"
 SIGN_DOMAIN = "sign.test"
 SIGN_SENDER = f"alice@{SIGN_DOMAIN}"
 SIGN_RECIPIENT = "bob@far.example"
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def cell(values, digits=0):
-    if not values:
-        return "-"
-    return f"{median(values):,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"
 
 
 def load_average():

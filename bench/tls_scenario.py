@@ -43,7 +43,6 @@ Run directly for a quick look (bench/run --scenarios tls_throughput,tls_handshak
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -51,23 +50,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT  # noqa: E402
+from common import ROOT, cell, median  # noqa: E402
 from load import ensure_postfix  # noqa: E402
 from postfix_relay import PostfixRelay  # noqa: E402
 from relayq_system import Relayq  # noqa: E402
 from tls_load import TlsSink, certificates, ensure_uvloop, load  # noqa: E402
 
 SIZE = 4096
-
-
-def median(values):
-    return statistics.median(values) if values else float("nan")
-
-
-def cell(values, digits=0):
-    if not values:
-        return "-"
-    return f"{median(values):,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"
 
 
 def systems(binary, certs, references, delivery_tls="required"):

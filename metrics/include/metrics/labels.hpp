@@ -67,6 +67,11 @@ enum class PolicyResult : std::uint8_t {
   permerror,
 };
 
+inline constexpr std::array kPolicyResults = {
+    PolicyResult::none,   PolicyResult::pass,    PolicyResult::fail,      PolicyResult::softfail,
+    PolicyResult::policy, PolicyResult::neutral, PolicyResult::temperror, PolicyResult::permerror,
+};
+
 constexpr std::string_view label(RejectReason reason) {
   switch (reason) {
     case RejectReason::relay_denied:
@@ -161,6 +166,14 @@ constexpr std::string_view label(PolicyResult result) {
       return "permerror";
   }
   return "unknown";
+}
+
+// The result an RFC 8601 result word names ("pass", "softfail", ...): every check's result
+// type spells its values that way, so one word list serves them all. permerror for any other.
+constexpr PolicyResult policy_result_named(std::string_view word) {
+  for (const PolicyResult result : kPolicyResults)
+    if (label(result) == word) return result;
+  return PolicyResult::permerror;
 }
 
 }  // namespace relayq::metrics

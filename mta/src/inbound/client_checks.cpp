@@ -14,39 +14,6 @@ namespace {
 // client's address with more names than that is not trying to be confirmed.
 constexpr std::size_t kMaxPtrNames = 10;
 
-metrics::PolicyResult metric_result(IprevResult result) {
-  switch (result) {
-    case IprevResult::pass:
-      return metrics::PolicyResult::pass;
-    case IprevResult::fail:
-      return metrics::PolicyResult::fail;
-    case IprevResult::temperror:
-      return metrics::PolicyResult::temperror;
-  }
-  return metrics::PolicyResult::permerror;
-}
-
-metrics::PolicyResult metric_result(policy::SpfResult result) {
-  using R = policy::SpfResult;
-  switch (result) {
-    case R::none:
-      return metrics::PolicyResult::none;
-    case R::neutral:
-      return metrics::PolicyResult::neutral;
-    case R::pass:
-      return metrics::PolicyResult::pass;
-    case R::fail:
-      return metrics::PolicyResult::fail;
-    case R::softfail:
-      return metrics::PolicyResult::softfail;
-    case R::temperror:
-      return metrics::PolicyResult::temperror;
-    case R::permerror:
-      return metrics::PolicyResult::permerror;
-  }
-  return metrics::PolicyResult::permerror;
-}
-
 std::string_view to_string(IprevResult result) {
   switch (result) {
     case IprevResult::pass:
@@ -125,7 +92,9 @@ void ClientChecks::confirm_names(std::vector<std::string> names) {
 void ClientChecks::rdns_done(IprevResult result, std::string name, std::string problem) {
   iprev_ = result;
   iprev_name_ = std::move(name);
-  metrics_.policy_result(metrics::PolicyCheck::rdns, metric_result(result)).Increment();
+  metrics_
+      .policy_result(metrics::PolicyCheck::rdns, metrics::policy_result_named(to_string(result)))
+      .Increment();
   if (result != IprevResult::pass) {
     spdlog::info("event=rdns client={} result={} reason={}", client_.to_string(), to_string(result),
                  quoted(problem));
@@ -149,7 +118,10 @@ void ClientChecks::check_sender(const SenderCheck& check, Verdict done) {
 
 void ClientChecks::spf_done(policy::SpfVerdict verdict) {
   spf_pending_ = false;
-  metrics_.policy_result(metrics::PolicyCheck::spf, metric_result(verdict.result)).Increment();
+  metrics_
+      .policy_result(metrics::PolicyCheck::spf,
+                     metrics::policy_result_named(policy::to_string(verdict.result)))
+      .Increment();
   spdlog::info("event=spf client={} domain={} result={} reason={}", client_.to_string(),
                quoted(verdict.domain), to_string(verdict.result), quoted(verdict.problem));
   spf_ = std::move(verdict);

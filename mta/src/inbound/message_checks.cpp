@@ -20,44 +20,6 @@ namespace relayq::mta {
 
 namespace {
 
-metrics::PolicyResult metric_result(policy::DkimResult result) {
-  using R = policy::DkimResult;
-  switch (result) {
-    case R::none:
-      return metrics::PolicyResult::none;
-    case R::pass:
-      return metrics::PolicyResult::pass;
-    case R::fail:
-      return metrics::PolicyResult::fail;
-    case R::neutral:
-      return metrics::PolicyResult::neutral;
-    case R::policy:
-      return metrics::PolicyResult::policy;
-    case R::temperror:
-      return metrics::PolicyResult::temperror;
-    case R::permerror:
-      return metrics::PolicyResult::permerror;
-  }
-  return metrics::PolicyResult::permerror;
-}
-
-metrics::PolicyResult metric_result(policy::DmarcResult result) {
-  using R = policy::DmarcResult;
-  switch (result) {
-    case R::none:
-      return metrics::PolicyResult::none;
-    case R::pass:
-      return metrics::PolicyResult::pass;
-    case R::fail:
-      return metrics::PolicyResult::fail;
-    case R::temperror:
-      return metrics::PolicyResult::temperror;
-    case R::permerror:
-      return metrics::PolicyResult::permerror;
-  }
-  return metrics::PolicyResult::permerror;
-}
-
 // Runs `work` on libuv's worker pool, then `after` on the loop.
 struct PoolTask {
   uv_work_t request{};
@@ -122,7 +84,9 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
       if (dkim_.empty())
         metrics.policy_result(metrics::PolicyCheck::dkim, metrics::PolicyResult::none).Increment();
       for (const auto& signature : dkim_)
-        metrics.policy_result(metrics::PolicyCheck::dkim, metric_result(signature.result))
+        metrics
+            .policy_result(metrics::PolicyCheck::dkim,
+                           metrics::policy_result_named(policy::to_string(signature.result)))
             .Increment();
     }
     if (!input_.settings->dmarc) return finish_checks();
@@ -148,7 +112,8 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
         },
         [self = shared_from_this()](policy::DmarcVerdict verdict) {
           self->input_.metrics
-              ->policy_result(metrics::PolicyCheck::dmarc, metric_result(verdict.result))
+              ->policy_result(metrics::PolicyCheck::dmarc,
+                              metrics::policy_result_named(policy::to_string(verdict.result)))
               .Increment();
           self->dmarc_ = std::move(verdict);
           self->finish_checks();

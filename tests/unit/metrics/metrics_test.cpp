@@ -351,5 +351,13 @@ TEST_CASE("metrics server serves the registry over HTTP", "[metrics]") {
   if (promtool_installed()) CHECK(promtool_findings(text).empty());
 }
 
+TEST_CASE("Policy result words map to their label, anything else to permerror", "[metrics]") {
+  for (const PolicyResult result : kPolicyResults)
+    CHECK(policy_result_named(label(result)) == result);
+  CHECK(policy_result_named("softfail") == PolicyResult::softfail);
+  CHECK(policy_result_named("bogus") == PolicyResult::permerror);
+  CHECK(policy_result_named("") == PolicyResult::permerror);
+}
+
 }  // namespace
 }  // namespace relayq::metrics
