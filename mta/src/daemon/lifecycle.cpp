@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +53,11 @@ Daemon::~Daemon() {
 
 int Daemon::run() {
   ::signal(SIGPIPE, SIG_IGN);
+  // libuv's worker pool (password hashes, DKIM signatures and their checks) has 4 threads
+  // unless told otherwise, read when it is first used: one per core, so that signing uses them
+  // all. An operator's own UV_THREADPOOL_SIZE wins.
+  const unsigned cores = std::max(4u, std::thread::hardware_concurrency());
+  ::setenv("UV_THREADPOOL_SIZE", std::to_string(cores).c_str(), 0);
   try {
     store_ = queue::Store::open({.path = config_.queue.path, .read_only = false});
   } catch (const std::exception& error) {
