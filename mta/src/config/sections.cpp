@@ -84,8 +84,13 @@ std::string to_choice(const toml::node& node, std::initializer_list<std::string_
   throw std::invalid_argument("must be " + list + ", not " + quoted(text));
 }
 
-// Bytes as an integer, or a string with a unit.
-std::uint64_t to_size(const toml::node& node, std::uint64_t min) {
+// The largest message relayq can take: a message is held in memory whole while it arrives and
+// is stored as one RocksDB value, and the SIZE it announces should mean what it says.
+constexpr std::uint64_t kMaxMessageSize = 1ull << 30;  // 1 GiB
+
+// Bytes as an integer, or a string with a unit, from `min` to `max`.
+std::uint64_t to_size(const toml::node& node, std::uint64_t min,
+                      std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
   std::uint64_t bytes = 0;
   if (const auto* value = node.as_integer()) {
     if (value->get() < 0) throw std::invalid_argument("must not be negative");
@@ -96,6 +101,7 @@ std::uint64_t to_size(const toml::node& node, std::uint64_t min) {
     throw std::invalid_argument("must be a size: bytes, or a string like \"25MiB\"");
   }
   if (bytes < min) throw std::invalid_argument("must be at least " + std::to_string(min));
+  if (bytes > max) throw std::invalid_argument("must be at most " + std::to_string(max));
   return bytes;
 }
 
@@ -197,7 +203,8 @@ void read_listener(Section& s, ListenerConfig& listener, const Config& config) {
                     : mode == "submission" ? ListenerMode::submission
                                            : ListenerMode::smtps;
   });
-  s.read("max_message_size", [&](auto& v) { listener.max_message_size = to_size(v, 1); });
+  s.read("max_message_size",
+         [&](auto& v) { listener.max_message_size = to_size(v, 1, kMaxMessageSize); });
   s.read("max_recipients", [&](auto& v) {
     listener.max_recipients = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });

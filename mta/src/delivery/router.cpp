@@ -47,8 +47,10 @@ Router::Router(const Config& config) : mx_port_(config.delivery.port) {
 }
 
 Route Router::route_for(const std::string& domain) const {
-  if (smarthost_) return *smarthost_;
+  // Postfix's order: the domain's own route, then the smarthost, then MX. "Everything to the
+  // provider's smarthost, our own domain to our mailbox server" needs it.
   if (auto it = routes_.find(domain); it != routes_.end()) return it->second;
+  if (smarthost_) return *smarthost_;
   Route route = mx_;
   route.key = "mx:" + domain;
   route.name = domain;

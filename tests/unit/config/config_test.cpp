@@ -375,6 +375,14 @@ TEST_CASE("Bad values are errors at their line", "[mta][config]") {
           "number with K, M, G, KiB, MiB or GiB");
     CHECK(error_of("[[listener]]\nmax_message_size = 0\n") ==
           "test.toml:2: listener.max_message_size: must be at least 1");
+    // More than relayq can hold in memory and store as one value is an error, not a promise.
+    CHECK(error_of("[[listener]]\nmax_message_size = 9223372036854775807\n") ==
+          "test.toml:2: listener.max_message_size: must be at most 1073741824");
+    CHECK(error_of("[[listener]]\nmax_message_size = \"2GiB\"\n") ==
+          "test.toml:2: listener.max_message_size: must be at most 1073741824");
+    CHECK(parse_config("[[listener]]\nmax_message_size = \"1GiB\"\n", "t.toml")
+              .listeners[0]
+              .max_message_size == 1u << 30);
     CHECK(error_of("[[listener]]\nmin_data_rate = -1\n") ==
           "test.toml:2: listener.min_data_rate: must not be negative");
     CHECK(error_of("[retry]\nmax_age = \"5 days\"\n") ==

@@ -1,5 +1,5 @@
-// Which destination a recipient domain goes to: the smarthost, a configured route, or the
-// domain's MX hosts. Recipients with the same destination share connections.
+// Which destination a recipient domain goes to: its configured route, else the smarthost, else
+// the domain's MX hosts. Recipients with the same destination share connections.
 #pragma once
 
 #include <cstdint>
