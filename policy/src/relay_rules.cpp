@@ -8,8 +8,9 @@
 
 namespace relayq::policy {
 
-RelayRules::RelayRules(std::vector<Cidr> networks, std::vector<std::string> domains)
-    : networks_(std::move(networks)) {
+RelayRules::RelayRules(std::vector<Cidr> networks, std::vector<std::string> domains,
+                       bool allow_untrusted_routing)
+    : networks_(std::move(networks)), allow_untrusted_routing_(allow_untrusted_routing) {
   domains_.reserve(domains.size());
   for (const auto& domain : domains) domains_.push_back(dns::lower_case(domain));
 }
@@ -17,6 +18,12 @@ RelayRules::RelayRules(std::vector<Cidr> networks, std::vector<std::string> doma
 bool RelayRules::may_send(const IpAddress& client, bool authenticated,
                           std::string_view recipient_domain) const {
   return authenticated || is_trusted_network(client) || is_accepted_domain(recipient_domain);
+}
+
+bool RelayRules::may_route(const IpAddress& client, bool authenticated,
+                           std::string_view local_part) const {
+  if (allow_untrusted_routing_ || authenticated || is_trusted_network(client)) return true;
+  return local_part.find_first_of("%!@") == std::string_view::npos;
 }
 
 bool RelayRules::is_trusted_network(const IpAddress& client) const {

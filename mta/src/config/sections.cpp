@@ -232,6 +232,7 @@ void read_relay(Section& s, Config::Relay& relay) {
   });
   s.read_each("domains", "an array of domain names",
               [&](auto& v, std::size_t) { relay.domains.push_back(to_domain(to_string(v))); });
+  s.read("allow_untrusted_routing", [&](auto& v) { relay.allow_untrusted_routing = to_bool(v); });
 }
 
 void read_delivery(Section& s, Config::Delivery& delivery) {

@@ -77,8 +77,8 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->command_timeout = listener.command_timeout;
   session->data_timeout = listener.data_timeout;
   session->min_data_rate = listener.min_data_rate;
-  session->relay =
-      std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains);
+  session->relay = std::make_shared<policy::RelayRules>(config.relay.networks, config.relay.domains,
+                                                        config.relay.allow_untrusted_routing);
   session->next_id = [&store] { return store.next_id(); };
   session->wall_clock_ms = queue::wall_clock_ms;
   const bool smtps = listener.mode == ListenerMode::smtps;

@@ -136,6 +136,10 @@ void ServerSession::Impl::on_rcpt(std::string_view argument) {
   // No relay rules at all means nobody may relay: fail closed.
   if (!config->relay || !config->relay->may_send(peer.address, authenticated, path.domain))
     return refuse(Reply::relay_denied);
+  const std::string_view local_part =
+      std::string_view(path.mailbox).substr(0, path.mailbox.rfind('@'));
+  if (!config->relay->may_route(peer.address, authenticated, local_part))
+    return refuse(Reply::routing_denied);
   tx.recipients.push_back(path.mailbox);
   reply(Reply::recipient_ok);
 }

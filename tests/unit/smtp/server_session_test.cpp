@@ -234,6 +234,35 @@ TEST_CASE("relay rules decide at RCPT", "[server_session][rcpt]") {
   CHECK(client.observer->rejected == std::vector<std::string>{"relay_denied"});
 }
 
+TEST_CASE("source routing in local parts is for clients with relay rights",
+          "[server_session][rcpt]") {
+  const std::string_view routed[] = {
+      "user%other.test@local.test",     "\"user@other.test\"@local.test",
+      "other.test!user@local.test",     "\"user%other.test\"@local.test",
+      "\"user@other.test\"@LOCAL.TEST", "user%other.test%local.test@local.test",
+  };
+  for (const std::string_view address : routed) {
+    INFO(address);
+    Client stranger = greeted("192.0.2.7");
+    stranger.send("MAIL FROM:<a@x.test>\r\n");
+    CHECK(stranger.send("RCPT TO:<" + std::string(address) + ">\r\n") ==
+          "550 5.7.1 Relay access denied: no routing ('%', '!', '@') in the local part\r\n");
+    CHECK(stranger.observer->rejected == std::vector<std::string>{"relay_denied"});
+    CHECK(stranger.send("RCPT TO:<user@local.test>\r\n") == "250 2.1.5 Ok\r\n");
+
+    Client trusted = greeted("127.0.0.1");
+    trusted.send("MAIL FROM:<a@x.test>\r\n");
+    CHECK(trusted.send("RCPT TO:<" + std::string(address) + ">\r\n") == "250 2.1.5 Ok\r\n");
+
+    Client allowed = greeted("192.0.2.7", [](ServerSessionConfig& config) {
+      config.relay = std::make_shared<relayq::policy::RelayRules>(
+          std::vector<dns::Cidr>{}, std::vector<std::string>{"local.test"}, true);
+    });
+    allowed.send("MAIL FROM:<a@x.test>\r\n");
+    CHECK(allowed.send("RCPT TO:<" + std::string(address) + ">\r\n") == "250 2.1.5 Ok\r\n");
+  }
+}
+
 TEST_CASE("without relay rules nobody relays", "[server_session][rcpt]") {
   Client client = greeted("127.0.0.1", [](ServerSessionConfig& config) { config.relay.reset(); });
   client.send("MAIL FROM:<a@x.test>\r\n");

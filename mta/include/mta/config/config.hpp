@@ -70,6 +70,8 @@ struct Config {
     std::vector<dns::Cidr> networks;
     std::vector<std::string> network_texts;
     std::vector<std::string> domains;
+    // An extension: accept '%', '!' and quoted-'@' routing in local parts from strangers.
+    bool allow_untrusted_routing = false;
   } relay;
 
   struct Delivery {

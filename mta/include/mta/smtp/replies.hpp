@@ -46,6 +46,7 @@ enum class Reply : std::uint8_t {
   needs_smtputf8,          // 553 5.6.7
   too_many_recipients,     // 452 4.5.3                      reason too_many_recipients
   relay_denied,            // 554 5.7.1                      reason relay_denied
+  routing_denied,          // 550 5.7.1 (%, ! or @ routing)  reason relay_denied
   // Content.
   start_data,          // 354
   chunk_received,      // 250 2.0.0 {octets} octets received
