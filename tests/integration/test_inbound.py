@@ -190,3 +190,22 @@ def test_sigterm_stops_cleanly_and_queue_survives_restart(relay):
     ids = [e["id"] for e in relay.inspect()]
     assert ids == sorted([first, second])
     assert "due_recipients=1 " in relay.log_text()
+
+
+def test_header_section_over_the_limit_is_refused(make_relay):
+    """A 10 MiB header section under a 25 MiB message limit: 552 5.3.4 (max_header_size, 1 MiB
+    by default), nothing stored; the same bulk in the body is taken."""
+    relay = make_relay()
+    bulk = "".join(f"X-Filler-{i}: {'h' * 70}\r\n" for i in range(10 * 1024 * 1024 // 84))
+    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=60) as smtp:
+        smtp.ehlo("client.test")
+        smtp.mail("sender@example.test")
+        smtp.rcpt("rcpt@example.org")
+        code, text = smtp.data(("Subject: big header\r\n" + bulk + "\r\nbody\r\n").encode())
+        assert (code, text[:5]) == (552, b"5.3.4"), text
+        smtp.mail("sender@example.test")
+        smtp.rcpt("rcpt@example.org")
+        code, text = smtp.data(("Subject: big body\r\n\r\n" + bulk).encode())
+        assert code == 250, text
+    relay.stop()
+    assert len(relay.inspect()) == 1

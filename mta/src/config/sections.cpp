@@ -205,6 +205,8 @@ void read_listener(Section& s, ListenerConfig& listener, const Config& config) {
   });
   s.read("max_message_size",
          [&](auto& v) { listener.max_message_size = to_size(v, 1, kMaxMessageSize); });
+  s.read("max_header_size",
+         [&](auto& v) { listener.max_header_size = to_size(v, 1, kMaxMessageSize); });
   s.read("max_recipients", [&](auto& v) {
     listener.max_recipients = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });

@@ -73,6 +73,7 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->hostname = config.server.hostname;
   session->listener_name = listener.address;
   session->max_message_size = listener.max_message_size;
+  session->max_header_size = listener.max_header_size;
   session->max_recipients = listener.max_recipients;
   session->command_timeout = listener.command_timeout;
   session->data_timeout = listener.data_timeout;

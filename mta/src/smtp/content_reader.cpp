@@ -7,8 +7,12 @@
 namespace relayq::mta {
 
 ContentReader::ContentReader(Framing framing, std::string prefix, std::uint64_t max_size,
-                             std::uint64_t expected_size)
-    : framing_(framing), body_(std::move(prefix)), prefix_size_(body_.size()), max_size_(max_size) {
+                             std::uint64_t expected_size, std::uint64_t max_header_size)
+    : framing_(framing),
+      body_(std::move(prefix)),
+      prefix_size_(body_.size()),
+      max_size_(max_size),
+      max_header_size_(max_header_size) {
   body_.reserve(prefix_size_ + static_cast<std::size_t>(std::min(expected_size, max_size)));
 }
 
@@ -72,6 +76,14 @@ void ContentReader::scan_line_part(std::string_view part) {
 }
 
 void ContentReader::end_line(bool crlf) {
+  if (in_header_) {
+    // The empty line ends the header section; its CRLF is the body's.
+    if (line_length_ == 0) {
+      in_header_ = false;
+    } else {
+      count_header_bytes(2);
+    }
+  }
   if (!crlf) {
     fail(Fault::bad_bytes);  // a bare LF
   } else if (dot_line_ && line_length_ == 0) {
@@ -88,6 +100,12 @@ void ContentReader::end_line(bool crlf) {
 void ContentReader::count_line_bytes(std::size_t count) {
   line_length_ += count;
   if (line_length_ + 2 > kMaxLine) fail(Fault::line_too_long);
+  if (in_header_) count_header_bytes(count);
+}
+
+void ContentReader::count_header_bytes(std::size_t count) {
+  header_bytes_ += count;
+  if (header_bytes_ > max_header_size_) fail(Fault::header_too_big);
 }
 
 void ContentReader::append(std::string_view bytes) {

@@ -56,6 +56,8 @@ constexpr std::array kRows = {
     ReplyRow{chunk_received, 250, "2.0.0", "{} octets received", {}},
     ReplyRow{message_too_big, 552, "5.3.4", "Message size exceeds fixed maximum message size",
              RejectReason::size},
+    ReplyRow{header_too_big, 552, "5.3.4", "Message header section exceeds fixed maximum size",
+             RejectReason::size},
     ReplyRow{text_line_too_long, 500, "5.5.2", "Text line too long", RejectReason::line_too_long},
     ReplyRow{bad_data, 550, "5.6.0", "Message contains bare CR, bare LF or NUL",
              RejectReason::bad_data},

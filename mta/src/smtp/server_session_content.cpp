@@ -14,6 +14,8 @@ Reply refusal_for(Fault fault) {
   switch (fault) {
     case Fault::too_big:
       return Reply::message_too_big;
+    case Fault::header_too_big:
+      return Reply::header_too_big;
     case Fault::line_too_long:
       return Reply::text_line_too_long;
     case Fault::none:
@@ -44,7 +46,8 @@ void ServerSession::Impl::start_content(Framing framing) {
       .recipient = tx.recipients.size() == 1 ? std::string_view(tx.recipients.front()) : "",
       .time_ms = tx.received_ms,
   };
-  tx.content.emplace(framing, format_received(trace), config->max_message_size, tx.declared_size);
+  tx.content.emplace(framing, format_received(trace), config->max_message_size, tx.declared_size,
+                     config->max_header_size);
 }
 
 std::size_t ServerSession::Impl::read_data(std::string_view bytes) {

@@ -75,6 +75,37 @@ TEST_CASE("content over the size limit is dropped and read to its end", "[data_r
   CHECK(outcome.used == 20);
 }
 
+// Reads `bytes` whole and in pieces of 1 and 7 bytes with a header limit; the faults found.
+std::vector<Fault> header_faults(std::string_view bytes, std::uint64_t max_header_size) {
+  std::vector<Fault> faults;
+  for (const std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+    ContentReader reader(Framing::dot_terminated, "Received: ours\r\n", 1 << 20, 0,
+                         max_header_size);
+    const std::size_t step = piece == 0 ? bytes.size() : piece;
+    for (std::size_t pos = 0; pos < bytes.size() && !reader.ended(); pos += step)
+      reader.feed(bytes.substr(pos, step));
+    CHECK(reader.ended());
+    faults.push_back(reader.fault());
+  }
+  return faults;
+}
+
+TEST_CASE("the header section is limited up to its empty line, CRLFs counted", "[data_reader]") {
+  using Faults = std::vector<Fault>;
+  const Faults none(3, Fault::none), too_big(3, Fault::header_too_big);
+  // "Subject: a\r\n" + "X: b\r\n" = 18 bytes; the body and the prefix do not count.
+  const std::string message = "Subject: a\r\nX: b\r\n\r\n" + std::string(500, 'x') + "\r\n.\r\n";
+  CHECK(header_faults(message, 18) == none);
+  CHECK(header_faults(message, 17) == too_big);
+  // Without an empty line, everything is header.
+  CHECK(header_faults("Subject: a\r\n" + std::string(50, 'y') + "\r\n.\r\n", 40) == too_big);
+  // A folded header of many lines counts whole.
+  std::string folded = "X-Long: a\r\n";
+  for (int i = 0; i < 100; ++i) folded += "\tcontinued\r\n";
+  CHECK(header_faults(folded + "\r\nbody\r\n.\r\n", 1000) == too_big);
+  CHECK(header_faults(folded + "\r\nbody\r\n.\r\n", 2000) == none);
+}
+
 TEST_CASE("the expected size reserves the body up front", "[data_reader]") {
   ContentReader reader(Framing::dot_terminated, "H\r\n", 1000, 500);
   reader.feed("x\r\n.\r\n");

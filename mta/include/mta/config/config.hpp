@@ -24,6 +24,8 @@ struct ListenerConfig {
   std::uint16_t port = 0;
   ListenerMode mode = ListenerMode::relay;
   std::uint64_t max_message_size = 25ull << 20;
+  // An extension: the header section a client may send (up to its empty line).
+  std::uint64_t max_header_size = 1ull << 20;
   std::uint32_t max_recipients = 1000;
   std::uint32_t max_connections = 10000;
   bool proxy_protocol = false;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -17,14 +18,16 @@ class ContentReader {
   };
   // Why the content is refused. When several apply the greatest wins, so the verdict does not
   // depend on how the bytes were split into reads.
-  enum class Fault : std::uint8_t { none, too_big, line_too_long, bad_bytes };
+  enum class Fault : std::uint8_t { none, too_big, header_too_big, line_too_long, bad_bytes };
 
   static constexpr std::size_t kMaxLine = 1000;  // RFC 5321 4.5.3.1.6, CRLF included
 
-  // `prefix` (the trace header) starts the body; `max_size` bounds the content after it, and
+  // `prefix` (the trace header) starts the body; `max_size` bounds the content after it,
+  // `max_header_size` its header section (up to the first empty line, CRLFs included), and
   // `expected_size` (the SIZE= of MAIL, 0 if none) sizes the buffer up front.
   ContentReader(Framing framing, std::string prefix, std::uint64_t max_size,
-                std::uint64_t expected_size);
+                std::uint64_t expected_size,
+                std::uint64_t max_header_size = std::numeric_limits<std::uint64_t>::max());
 
   // Reads content. With dot_terminated framing it stops right after the terminator and
   // returns how many bytes it used; counted framing uses all of them.
@@ -42,6 +45,7 @@ class ContentReader {
   void scan_line_part(std::string_view part);
   void end_line(bool crlf);
   void count_line_bytes(std::size_t count);
+  void count_header_bytes(std::size_t count);
   void append(std::string_view bytes);
   void fail(Fault fault);
 
@@ -49,6 +53,9 @@ class ContentReader {
   std::string body_;
   std::size_t prefix_size_;
   std::uint64_t max_size_;
+  std::uint64_t max_header_size_;
+  std::uint64_t header_bytes_ = 0;  // of the header section so far
+  bool in_header_ = true;           // no empty line yet
   std::size_t line_length_ =
       0;                     // bytes of the current line so far, CRLF and stuffed dot not counted
   bool line_start_ = true;   // the next byte is the first of a line

@@ -51,6 +51,7 @@ enum class Reply : std::uint8_t {
   start_data,          // 354
   chunk_received,      // 250 2.0.0 {octets} octets received
   message_too_big,     // 552 5.3.4                      reason size
+  header_too_big,      // 552 5.3.4                      reason size
   text_line_too_long,  // 500 5.5.2                      reason line_too_long
   bad_data,            // 550 5.6.0                      reason bad_data
   // The store's verdict (queue::StoreErrorKind).

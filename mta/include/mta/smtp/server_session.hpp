@@ -25,6 +25,7 @@ struct ServerSessionConfig {
   std::string hostname = "localhost";  // banner, EHLO reply, Received: by
   std::string listener_name;           // the listener address, for metrics and the envelope
   std::uint64_t max_message_size = 25ull << 20;
+  std::uint64_t max_header_size = 1ull << 20;  // the header section the client sends
   std::uint32_t max_recipients = 1000;
   std::chrono::milliseconds command_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds data_timeout = std::chrono::minutes(3);
