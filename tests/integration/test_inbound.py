@@ -209,3 +209,25 @@ def test_header_section_over_the_limit_is_refused(make_relay):
         assert code == 250, text
     relay.stop()
     assert len(relay.inspect()) == 1
+
+
+def test_a_client_that_only_talks_is_closed(make_relay):
+    """Whole commands sent one by one reset the timeout; the junk-command and error limits end
+    such a session (421 4.7.0) instead."""
+    relay = make_relay(listener_extra="max_junk_commands = 5\nmax_errors = 3")
+    with socket.create_connection(("127.0.0.1", relay.smtp_port), timeout=30) as sock:
+        stream = sock.makefile("rb")
+        stream.readline()
+        replies = []
+        for _ in range(6):
+            sock.sendall(b"NOOP\r\n")
+            replies.append(stream.readline())
+        assert replies == [b"250 2.0.0 Ok\r\n"] * 6  # the sixth is answered, then:
+        assert stream.readline().startswith(b"421 4.7.0 ")
+        assert stream.readline() == b""  # closed
+    with socket.create_connection(("127.0.0.1", relay.smtp_port), timeout=30) as sock:
+        stream = sock.makefile("rb")
+        stream.readline()
+        sock.sendall(b"EHLO c.test\r\n" + b"BOGUS\r\n" * 4)
+        lines = stream.read().splitlines()
+        assert lines[-1].startswith(b"421 4.7.0 "), lines

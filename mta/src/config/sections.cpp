@@ -210,6 +210,12 @@ void read_listener(Section& s, ListenerConfig& listener, const Config& config) {
   s.read("max_recipients", [&](auto& v) {
     listener.max_recipients = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });
+  s.read("max_errors", [&](auto& v) {
+    listener.max_errors = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
+  });
+  s.read("max_junk_commands", [&](auto& v) {
+    listener.max_junk_commands = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
+  });
   s.read("max_connections", [&](auto& v) {
     listener.max_connections = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });

@@ -75,6 +75,8 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->max_message_size = listener.max_message_size;
   session->max_header_size = listener.max_header_size;
   session->max_recipients = listener.max_recipients;
+  session->max_errors = listener.max_errors;
+  session->max_junk_commands = listener.max_junk_commands;
   session->command_timeout = listener.command_timeout;
   session->data_timeout = listener.data_timeout;
   session->min_data_rate = listener.min_data_rate;

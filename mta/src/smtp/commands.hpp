@@ -19,6 +19,7 @@ enum CommandFlag : std::uint8_t {
   kNotInMail = 1 << 2,      // 503 inside a MAIL transaction
   kNeedsArgument = 1 << 3,  // 501 without an argument
   kNoArgument = 1 << 4,     // 501 with one
+  kJunk = 1 << 5,           // moves no mail: counted against max_junk_commands
 };
 
 // One row of a command table: the verb, the member function that runs it, and its flags.

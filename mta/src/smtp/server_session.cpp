@@ -106,12 +106,19 @@ void ServerSession::Impl::on_frame(const CommandFramer::Frame& frame) {
     case CommandFramer::Outcome::need_more:
       break;
   }
+  // A client that keeps failing, or keeps talking without sending mail, holds a connection
+  // that others could use; every command resets the timeout, so only a count ends it.
+  if (state == SessionState::closed) return;
+  if (errors > config->max_errors) return close_with(Reply::too_many_errors, config->hostname);
+  if (junk_commands > config->max_junk_commands)
+    close_with(Reply::too_many_junk_commands, config->hostname);
 }
 
 void ServerSession::Impl::dispatch(std::string_view line) {
   const auto [verb, argument] = split_command_line(line);
   const auto* spec = find_command<Impl>(kCommands, verb);
   if (spec == nullptr) return reply(Reply::unrecognized);
+  if (spec->flags & kJunk) ++junk_commands;
   if (const auto refusal = sequence_error(spec->flags)) return reply(*refusal);
   if (((spec->flags & kNeedsArgument) && argument.empty()) ||
       ((spec->flags & kNoArgument) && !argument.empty()))
@@ -134,6 +141,9 @@ void ServerSession::Impl::stored(const queue::StoreResult& result) {
   const queue::Envelope envelope = std::move(*stored_envelope);
   stored_envelope.reset();
   if (result.ok()) {
+    // Mail moved: the counts of errors and junk start over (Postfix's "without delivering mail").
+    errors = 0;
+    junk_commands = 0;
     reply(Reply::queued, queue::format_id(envelope.id));
     if (observer != nullptr) observer->message_accepted(envelope);
   } else {
@@ -244,6 +254,7 @@ void ServerSession::Impl::close_with(Reply text, std::string_view argument) {
 }
 
 void ServerSession::Impl::reply(Reply text, std::string_view argument) {
+  if (reply_row(text).code >= 400) ++errors;
   append_reply(output, text, argument);
   output.append("\r\n");
 }

@@ -31,12 +31,14 @@ const std::array<CommandSpec<ServerSession::Impl>, 14> ServerSession::Impl::kCom
     {"RCPT", &Impl::on_rcpt, kNeedsGreeting | kNeedsMail | kNeedsArgument, "RCPT TO:<address>"},
     {"DATA", &Impl::on_data, kNeedsGreeting | kNeedsMail | kNoArgument, "DATA"},
     {"BDAT", &Impl::on_bdat, 0, "BDAT size [LAST]"},
-    {"RSET", &Impl::on_rset, kNoArgument, "RSET"},
-    {"NOOP", &Impl::on_noop, 0, ""},
+    // Postfix's junk commands, and HELP and EXPN: a client that only sends these holds a
+    // connection without sending mail.
+    {"RSET", &Impl::on_rset, kNoArgument | kJunk, "RSET"},
+    {"NOOP", &Impl::on_noop, kJunk, ""},
     {"QUIT", &Impl::on_quit, 0, ""},
-    {"VRFY", &Impl::on_vrfy, kNeedsArgument, "VRFY address"},
-    {"HELP", &Impl::on_help, 0, ""},
-    {"EXPN", &Impl::on_not_implemented, 0, ""},
+    {"VRFY", &Impl::on_vrfy, kNeedsArgument | kJunk, "VRFY address"},
+    {"HELP", &Impl::on_help, kJunk, ""},
+    {"EXPN", &Impl::on_not_implemented, kJunk, ""},
     // RFC 3207 4: after EHLO, outside a transaction; whatever follows it is checked in
     // on_starttls (nothing may be pipelined after it).
     {"STARTTLS", &Impl::on_starttls, kNeedsGreeting | kNotInMail | kNoArgument, "STARTTLS"},

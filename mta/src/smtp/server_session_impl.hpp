@@ -136,6 +136,8 @@ struct ServerSession::Impl {
   std::string auth_user;                    // while authenticating, then once authenticated
   bool authenticated = false;
   std::uint32_t auth_failures = 0;
+  std::uint32_t errors = 0;         // 4xx and 5xx replies since the last message queued
+  std::uint32_t junk_commands = 0;  // kJunk commands since the last message queued
 
   std::int64_t now_ms = 0;
   std::int64_t last_command_ms = 0;

@@ -27,6 +27,10 @@ struct ListenerConfig {
   // An extension: the header section a client may send (up to its empty line).
   std::uint64_t max_header_size = 1ull << 20;
   std::uint32_t max_recipients = 1000;
+  // Extensions: replies of 400 or more, and commands that move no mail (NOOP, RSET, VRFY,
+  // HELP, EXPN), a session may collect before it is closed with 421 4.7.0.
+  std::uint32_t max_errors = 20;
+  std::uint32_t max_junk_commands = 100;
   std::uint32_t max_connections = 10000;
   bool proxy_protocol = false;
   // An extension: offer AUTH without TLS too. Only for a listener whose network is trusted

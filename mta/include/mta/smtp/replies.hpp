@@ -60,9 +60,11 @@ enum class Reply : std::uint8_t {
   storage_failed,    // 451 4.3.0                      reason storage
   storage_stopping,  // 421 4.3.2                      reason storage
   // The connection ends.
-  timeout,               // 421 4.4.2 {hostname} ...       reason timeout, within a transaction
-  shutting_down,         // 421 4.3.2 {hostname} ...
-  too_many_connections,  // 421 4.3.2 {hostname} ...
+  timeout,                 // 421 4.4.2 {hostname} ...       reason timeout, within a transaction
+  shutting_down,           // 421 4.3.2 {hostname} ...
+  too_many_errors,         // 421 4.7.0 {hostname} ..., and the connection closes
+  too_many_junk_commands,  // 421 4.7.0 {hostname} ..., and the connection closes
+  too_many_connections,    // 421 4.3.2 {hostname} ...
   // STARTTLS (RFC 3207).
   starttls_ready,      // 220 2.0.0
   tls_active,          // 503 5.5.1

@@ -41,6 +41,11 @@ struct ServerSessionConfig {
   bool auth_required = false;
   // Failed AUTH attempts after which the session says 421 and closes.
   std::uint32_t max_auth_failures = 3;
+  // Replies of 400 or more, and commands that move no mail (NOOP, RSET, VRFY, HELP, EXPN), after
+  // which the session says 421 4.7.0 and closes; both counts start over when a message is
+  // queued (Postfix's smtpd_hard_error_limit and smtpd_junk_command_limit).
+  std::uint32_t max_errors = 20;
+  std::uint32_t max_junk_commands = 100;
   // Each MAIL from a client without relay rights (not authenticated, not in relay.networks)
   // waits for the host's checks of the client and sender (reverse DNS, SPF): take_sender_check().
   bool check_senders = false;
