@@ -219,6 +219,13 @@ void read_listener(Section& s, ListenerConfig& listener, const Config& config) {
   s.read("max_connections", [&](auto& v) {
     listener.max_connections = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
   });
+  s.read("max_connections_per_client", [&](auto& v) {
+    listener.max_connections_per_client = static_cast<std::uint32_t>(to_integer(v, 1, kMax32));
+  });
+  s.read("max_connections_per_client_per_minute", [&](auto& v) {
+    listener.max_connections_per_client_per_minute =
+        static_cast<std::uint32_t>(to_integer(v, 0, kMax32));
+  });
   s.read("proxy_protocol", [&](auto& v) { listener.proxy_protocol = to_bool(v); });
   s.read("plaintext_auth", [&](auto& v) { listener.plaintext_auth = to_bool(v); });
   s.read("command_timeout", [&](auto& v) { listener.command_timeout = to_duration(v, false); });

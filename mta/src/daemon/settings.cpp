@@ -97,6 +97,8 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
       .implicit_tls = smtps,
       .proxy_protocol = listener.proxy_protocol,
       .policy = files.policy,
+      .client_limits = {.connections = listener.max_connections_per_client,
+                        .per_minute = listener.max_connections_per_client_per_minute},
   });
 }
 

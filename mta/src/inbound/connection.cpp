@@ -86,6 +86,7 @@ void InboundConnection::start(bool over_limit) {
 void InboundConnection::begin_session(PeerInfo info) {
   peer_address_ = info.address;
   peer_port_ = info.port;
+  if (!admit_client()) return;
   if (settings_->implicit_tls) {
     handshake_started_ns_ = uv_hrtime();
     stream_ = net::TlsStream::server(stream_, settings_->tls, *this);
@@ -101,6 +102,30 @@ void InboundConnection::begin_session(PeerInfo info) {
   context_.metrics->inbound_connections().Increment();
   session_->start(static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();
+}
+
+// The per-address limits, for clients without relay rights (the address the PROXY header
+// named, if any): over them, 421 4.7.0 (nothing, on smtps) and the connection closes.
+bool InboundConnection::admit_client() {
+  const ServerSessionConfig& config = *settings_->session;
+  if (config.relay && config.relay->is_trusted_network(peer_address_)) return true;
+  const auto verdict =
+      listener_.clients.admit(peer_address_, settings_->client_limits, ClientLimits::Clock::now());
+  if (verdict == ClientLimits::Verdict::admitted) {
+    client_counted_ = true;
+    return true;
+  }
+  const bool too_many = verdict == ClientLimits::Verdict::too_many_connections;
+  spdlog::info("event=client_limited listener={} client={} limit={}", listener_.name,
+               peer_address_.to_string(), too_many ? "connections" : "per_minute");
+  if (!settings_->implicit_tls) {
+    stream_->write(format_reply(too_many ? Reply::client_too_many_connections
+                                         : Reply::client_too_many_per_minute,
+                                config.hostname) +
+                   "\r\n");
+  }
+  close();
+  return false;
 }
 
 // Bytes before the session exists: the PROXY header, and whatever the client sent behind it.
@@ -368,6 +393,8 @@ void InboundConnection::stream_closed() {
   }
   if (counted_) listener_.connections.fetch_sub(1, std::memory_order_relaxed);
   counted_ = false;
+  if (client_counted_) listener_.clients.release(peer_address_);
+  client_counted_ = false;
   handle_closed();
 }
 

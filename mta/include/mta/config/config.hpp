@@ -32,6 +32,10 @@ struct ListenerConfig {
   std::uint32_t max_errors = 20;
   std::uint32_t max_junk_commands = 100;
   std::uint32_t max_connections = 10000;
+  // Extensions, for clients outside relay.networks: connections open at once from one address,
+  // and begun from one address within a minute (0 = no limit); more get 421 4.7.0.
+  std::uint32_t max_connections_per_client = 50;
+  std::uint32_t max_connections_per_client_per_minute = 0;
   bool proxy_protocol = false;
   // An extension: offer AUTH without TLS too. Only for a listener whose network is trusted
   // not to be read (a loopback webmail, say): passwords cross it in the clear.

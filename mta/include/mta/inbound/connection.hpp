@@ -15,6 +15,7 @@
 #include "dns/resolver.hpp"
 #include "metrics/metrics.hpp"
 #include "mta/inbound/auth_throttle.hpp"
+#include "mta/inbound/client_limits.hpp"
 #include "mta/inbound/policy_settings.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/stream.hpp"
@@ -34,6 +35,8 @@ struct ListenerSettings {
   bool implicit_tls = false;                       // smtps: TLS from the first byte
   bool proxy_protocol = false;  // a PROXY header names the client before anything else
   std::shared_ptr<const PolicySettings> policy = std::make_shared<PolicySettings>();
+  // Per client address, for clients without relay rights.
+  ClientLimits::Limits client_limits;
 };
 
 // A listener as every loop shares it: its settings and its connection count.
@@ -42,6 +45,7 @@ struct ListenerShared {
   std::atomic<std::uint32_t> max_connections{0};
   std::atomic<std::shared_ptr<const ListenerSettings>> settings;
   std::atomic<std::uint32_t> connections{0};
+  ClientLimits clients;  // by client address, over every loop
   metrics::Counter* received = nullptr;
   // By reason (metrics::RejectReason as index), made at open so that each exists at zero.
   std::array<metrics::Counter*, metrics::kRejectReasons.size()> rejected{};
@@ -86,6 +90,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
  private:
   void start(bool over_limit);
   void begin_session(PeerInfo peer);
+  bool admit_client();
   void read_proxy_header(std::string_view bytes);
   void pump();
   void close();
@@ -120,7 +125,8 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   std::shared_ptr<InboundConnection> self_;  // keeps us alive until the stream and timer closed
   int open_handles_ = 0;
   bool closing_ = false;
-  bool counted_ = false;  // holds a slot of listener_.connections
+  bool counted_ = false;         // holds a slot of listener_.connections
+  bool client_counted_ = false;  // holds a slot of listener_.clients for peer_address_
   dns::IpAddress peer_address_;
   std::uint16_t peer_port_ = 0;  // tells this client's sessions apart in the trace
   std::uint64_t store_started_ns_ = 0;

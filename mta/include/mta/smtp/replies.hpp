@@ -65,6 +65,8 @@ enum class Reply : std::uint8_t {
   too_many_errors,         // 421 4.7.0 {hostname} ..., and the connection closes
   too_many_junk_commands,  // 421 4.7.0 {hostname} ..., and the connection closes
   too_many_connections,    // 421 4.3.2 {hostname} ...
+  client_too_many_connections,  // 421 4.7.0 {hostname} ..., from one client address
+  client_too_many_per_minute,   // 421 4.7.0 {hostname} ..., from one client address
   // STARTTLS (RFC 3207).
   starttls_ready,      // 220 2.0.0
   tls_active,          // 503 5.5.1
