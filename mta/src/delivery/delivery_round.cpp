@@ -1,6 +1,7 @@
 // A message's delivery round: replies become fates (metrics, a log line), then a delay notice, a
 // DSN and the commit of the new state. Loop thread only (store commits are posted back to it). A
-// message's state is committed to the store before its deferred recipients are rescheduled.
+// message's state is committed to the store before its deferred recipients are rescheduled, and
+// a round ends only when its commit has landed.
 #include "mta/delivery/engine.hpp"
 
 #include <spdlog/spdlog.h>
@@ -93,8 +94,6 @@ void DeliveryEngine::finish_round(queue::MessageId id) {
       envelope.delay_warned = true;
     }
   }
-  std::optional<queue::Message> dsn;
-  std::optional<queue::MessageId> dsn_id;
   if (!active.dsn.empty()) {
     if (envelope.sender.empty()) {
       spdlog::warn("event=dsn_dropped id={} reason=\"null sender: no notice for a notice\"",
@@ -102,21 +101,41 @@ void DeliveryEngine::finish_round(queue::MessageId id) {
     } else {
       queue::DsnRequest request{settings_->hostname, &envelope, queue::header_section(*active.body),
                                 active.dsn};
-      dsn_id = store_.next_id();
-      dsn = queue::build_dsn(request, *dsn_id, now);
-      spdlog::info("event=dsn id={} original={} to={} recipients={}", queue::format_id(*dsn_id),
-                   queue::format_id(id), quoted(envelope.sender), active.dsn.size());
+      active.dsn_id = store_.next_id();
+      active.dsn_message = queue::build_dsn(request, *active.dsn_id, now);
+      spdlog::info("event=dsn id={} original={} to={} recipients={}",
+                   queue::format_id(*active.dsn_id), queue::format_id(id), quoted(envelope.sender),
+                   active.dsn.size());
     }
   }
+  commit_round(id);
+}
+
+// Writes the round's outcome; also what a round whose commit failed tries again, unchanged.
+void DeliveryEngine::commit_round(queue::MessageId id) {
+  auto it = active_.find(id);
+  if (it == active_.end()) return;
+  ActiveMessage& active = it->second;
   if (!active.loaded || active.current == active.stored) {
     on_committed(id, {}, std::nullopt);  // nothing changed: nothing to write
     return;
   }
+  active.committing = true;
   net::LoopThread* loop = &loop_;
-  store_.commit(active.stored, envelope, std::move(dsn),
+  const std::optional<queue::MessageId> dsn_id = active.dsn_id;
+  store_.commit(active.stored, active.current, active.dsn_message,
                 [this, loop, id, dsn_id](const queue::StoreResult& result) {
                   loop->post([this, id, dsn_id, result] { on_committed(id, result, dsn_id); });
                 });
+}
+
+// Whether a round delivered or bounced a recipient (or made a DSN): what must not happen twice.
+bool DeliveryEngine::round_changed_fates(const ActiveMessage& active) {
+  if (active.dsn_message) return true;
+  for (std::size_t i = 0; i < active.current.recipients.size(); ++i) {
+    if (active.current.recipients[i].state != active.stored.recipients[i].state) return true;
+  }
+  return false;
 }
 
 void DeliveryEngine::on_committed(queue::MessageId id, const queue::StoreResult& result,
@@ -124,21 +143,37 @@ void DeliveryEngine::on_committed(queue::MessageId id, const queue::StoreResult&
   auto it = active_.find(id);
   if (it == active_.end()) return;
   ActiveMessage& active = it->second;
-  if (!result.ok()) {
-    // The store still holds the previous state; try the message again later from there.
-    spdlog::error("event=commit_failed id={} error={}", queue::format_id(id),
+  active.committing = false;
+  if (!result.ok() && !round_changed_fates(active)) {
+    // Only deferrals, which the next attempt repeats anyway: the round ends, and the message
+    // is tried again from the store's state when its recipients come due.
+    spdlog::error("event=commit_failed id={} error={} kept=none", queue::format_id(id),
                   quoted(result.detail));
-    schedule_.add({queue::wall_clock_ms() + 60'000, id, 0});
-  } else {
     for (const auto& deferral : active.deferred)
       schedule_.add(
           {active.current.recipients[deferral.index].next_attempt_ms, id, deferral.index});
-    if (dsn_id) {
-      census_.messages.fetch_add(1, std::memory_order_relaxed);
-      route_message_(*dsn_id);
-    }
-    if (!active.current.has_pending()) census_.messages.fetch_sub(1, std::memory_order_relaxed);
+    end_active(id);
+    return;
   }
+  if (!result.ok()) {
+    // The store still holds the previous state, but the next hops have what they accepted:
+    // the round stays active and only its commit is tried again (after 1 s, doubling to a
+    // minute), so nothing is delivered twice while the process lives.
+    const std::int64_t delay_ms = std::min<std::int64_t>(
+        60'000, std::int64_t{1000} << std::min<std::uint32_t>(active.commit_failures, 6));
+    ++active.commit_failures;
+    spdlog::error("event=commit_failed id={} error={} kept=fates retry_in_ms={} attempt={}",
+                  queue::format_id(id), quoted(result.detail), delay_ms, active.commit_failures);
+    schedule_.add({queue::wall_clock_ms() + delay_ms, id, 0});
+    return;
+  }
+  for (const auto& deferral : active.deferred)
+    schedule_.add({active.current.recipients[deferral.index].next_attempt_ms, id, deferral.index});
+  if (dsn_id) {
+    census_.messages.fetch_add(1, std::memory_order_relaxed);
+    route_message_(*dsn_id);
+  }
+  if (!active.current.has_pending()) census_.messages.fetch_sub(1, std::memory_order_relaxed);
   end_active(id);
 }
 

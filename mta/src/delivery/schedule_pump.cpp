@@ -20,7 +20,12 @@ void DeliveryEngine::pump_schedule() {
     if (due.empty()) break;
     for (const auto& entry : due) {
       if (auto it = active_.find(entry.id); it != active_.end()) {
-        it->second.postponed.push_back(entry);
+        ActiveMessage& active = it->second;
+        if (active.commit_failures > 0 && !active.committing) {
+          commit_round(entry.id);  // its retry: the round's outcome, not a new delivery
+        } else {
+          active.postponed.push_back(entry);
+        }
       } else {
         activate(entry.id);
       }

@@ -98,6 +98,14 @@ class DeliveryEngine : public ConnectionEvents {
     std::vector<queue::DueEntry> postponed;  // schedule entries that came due meanwhile
     std::vector<AdminOp> admin_ops;          // operators' changes waiting for the round
     bool loaded = false;
+    // The round's commit: the DSN it adds, and whether a commit is under way or failed. A
+    // round that delivered or bounced someone and whose commit failed stays active, holding
+    // what the next hops accepted, and only its commit is tried again: nothing accepted is
+    // handed out a second time.
+    std::optional<queue::Message> dsn_message;
+    std::optional<queue::MessageId> dsn_id;
+    bool committing = false;
+    std::uint32_t commit_failures = 0;
   };
 
   struct Destination {
@@ -142,6 +150,8 @@ class DeliveryEngine : public ConnectionEvents {
   // delivery_round.cpp: replies become fates, then a DSN and a commit end the round.
   void record(const Job& job, const std::vector<SmtpReply>& replies, const AttemptContext& context);
   void finish_round(queue::MessageId id);
+  void commit_round(queue::MessageId id);
+  static bool round_changed_fates(const ActiveMessage& active);
   void on_committed(queue::MessageId id, const queue::StoreResult& result,
                     std::optional<queue::MessageId> dsn_id);
   const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
