@@ -9,6 +9,7 @@
 
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 
 #include "envelope_codec.hpp"
 #include "keys.hpp"
@@ -137,8 +138,20 @@ void RocksDbStore::resume_after_error() {
   } else if (status.IsBusy()) {
     // RocksDB is recovering by itself: after a full disk it polls until there is room for a
     // memtable flush (the largest write buffer: 32 MiB, see memory_options() in
-    // rocksdb_store_open.cpp) and then resumes.
-    spdlog::debug("queue store {}: recovery in progress", options_.path);
+    // rocksdb_store_open.cpp) and then resumes. Until then every message gets 452: say why,
+    // with the free space, every 10 s at most.
+    const std::int64_t now = wall_clock_ms();
+    if (now - space_logged_ms_ >= 10'000) {
+      space_logged_ms_ = now;
+      struct statvfs disk {};
+      const std::uint64_t free_bytes = ::statvfs(options_.path.c_str(), &disk) == 0
+                                           ? std::uint64_t{disk.f_bavail} * disk.f_frsize
+                                           : 0;
+      spdlog::warn(
+          "event=store_waiting_for_space path={} free_mib={} needed_mib=32 reason=\"the queue "
+          "recovers from a full disk once a memtable flush fits; until then mail gets 452\"",
+          options_.path, free_bytes >> 20);
+    }
   } else {
     spdlog::warn("queue store {}: still cannot resume: {}", options_.path, status.ToString());
   }

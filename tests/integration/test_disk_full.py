@@ -113,6 +113,8 @@ def test_deliveries_the_store_cannot_record_are_not_repeated(tmp_path):
             assert sorted(message_ids(sink)) == sorted(set(message_ids(sink)))
             assert len(sink.messages()) == accepted
             assert relay.process.poll() is None
+            # Why mail still gets 452, with the free space, in the log.
+            assert "event=store_waiting_for_space" in relay.log_text()
             filler.unlink()
             wait_until(lambda: not relay_has_pending(relay), 120, "the deliveries recorded")
             assert len(sink.messages()) == accepted, "delivered again after recovery"
