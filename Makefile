@@ -9,7 +9,7 @@ SUDO       := $(if $(filter 0,$(shell id -u)),,sudo)
 PACKAGES   := $(shell grep -v '^\#' deploy/debian-packages.txt)
 WERROR     := $(if $(CI),ON,OFF)
 
-.PHONY: all deps node-deps build build-asan run test test-release test-asan bench format clean
+.PHONY: all deps node-deps build build-asan run test test-release test-asan bench fuzz format clean
 
 all: build
 
@@ -60,6 +60,12 @@ test-asan: build-asan node-deps
 
 bench: build
 	bench/run
+
+# libFuzzer targets (clang, ASan + UBSan) in build-fuzz, each run FUZZ_SECONDS on a scratch
+# copy of tests/fuzz/corpus; fails on any crash (see tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_BUILD=$(CURDIR)/build-fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')

@@ -21,6 +21,11 @@ void StoreCollector::collect(std::vector<prometheus::MetricFamily>& out) const {
       "relayq_queue_store_write_stalled",
       "1 while RocksDB delays or stops writes to the queue store (compaction behind), else 0.",
       MetricType::Gauge, gauges->write_stall ? 1 : 0));
+  out.push_back(single_sample(
+      "relayq_queue_store_refusing_writes",
+      "1 while the queue store refuses writes after one failed (disk full: it resumes once a "
+      "32 MiB flush fits, see event=store_waiting_for_space), so mail gets 4xx; else 0.",
+      MetricType::Gauge, gauges->refusing_writes ? 1 : 0));
   out.push_back(single_sample("relayq_queue_store_write_stall_seconds_total",
                               "Time writes to the queue store spent stalled since it opened.",
                               MetricType::Counter,

@@ -106,9 +106,10 @@ class RocksDbStore final : public Store {
   std::thread reader_;
 
   // Writer-thread state.
-  MessageId persisted_high_id_ = 0;   // the "last_id" meta value; never written lower
-  bool needs_resume_ = false;         // the last batch failed: Resume() before the next
-  std::int64_t space_logged_ms_ = 0;  // when waiting for free space was last logged
+  MessageId persisted_high_id_ = 0;           // the "last_id" meta value; never written lower
+  bool needs_resume_ = false;                 // the last batch failed: Resume() before the next
+  std::int64_t space_logged_ms_ = 0;          // when waiting for free space was last logged
+  std::atomic<bool> refusing_writes_{false};  // the last batch failed (read by gauges())
 
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> synced_batches_{0};

@@ -273,6 +273,7 @@ StoreGauges RocksDbStore::gauges() const {
   std::uint64_t delayed_rate = 0;
   db_->GetIntProperty(Properties::kActualDelayedWriteRate, &delayed_rate);
   gauges.write_stall = delayed_rate > 0 || sum_over_families(Properties::kIsWriteStopped) > 0;
+  gauges.refusing_writes = refusing_writes_.load(std::memory_order_relaxed);
   rocksdb::VectorLogPtr wal_files;
   if (db_->GetSortedWalFiles(wal_files).ok()) {
     for (const auto& file : wal_files) gauges.size_bytes += file->SizeFileBytes();

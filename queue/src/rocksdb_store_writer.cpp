@@ -209,6 +209,7 @@ void RocksDbStore::write_batch(std::vector<Pending>& batch) {
   if (write_options.sync) synced_batches_.fetch_add(1);
   messages_.fetch_add(new_messages);
   commits_.fetch_add(updates);
+  refusing_writes_.store(!status.ok(), std::memory_order_relaxed);
   if (status.ok()) {
     persisted_high_id_ = high_id;
   } else {

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import RELAYQ_BIN, Relay, Sink, free_port, queued_id, wait_until
+from conftest import RELAYQ_BIN, Relay, Sink, free_port, metric_value, queued_id, wait_until
 
 
 @pytest.fixture
@@ -115,8 +115,10 @@ def test_deliveries_the_store_cannot_record_are_not_repeated(tmp_path):
             assert relay.process.poll() is None
             # Why mail still gets 452, with the free space, in the log.
             assert "event=store_waiting_for_space" in relay.log_text()
+            assert metric_value(relay.metrics_port, "relayq_queue_store_refusing_writes") == 1
             filler.unlink()
             wait_until(lambda: not relay_has_pending(relay), 120, "the deliveries recorded")
+            assert metric_value(relay.metrics_port, "relayq_queue_store_refusing_writes") == 0
             assert len(sink.messages()) == accepted, "delivered again after recovery"
         finally:
             sink.stop()

@@ -22,6 +22,7 @@ struct StoreGauges {
   std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate of bytes left to compact
   bool write_stall = false;                    // writes are being delayed or stopped now
   std::uint64_t stall_micros_total = 0;        // time writes spent stalled since the store opened
+  bool refusing_writes = false;                // the last write failed: mail gets 4xx
 };
 
 }  // namespace relayq::metrics

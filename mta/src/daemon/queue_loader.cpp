@@ -100,7 +100,8 @@ void Daemon::start_metrics_sources() {
     return metrics::StoreGauges{.size_bytes = g.size_bytes,
                                 .pending_compaction_bytes = g.pending_compaction_bytes,
                                 .write_stall = g.write_stall,
-                                .stall_micros_total = g.stall_micros_total};
+                                .stall_micros_total = g.stall_micros_total,
+                                .refusing_writes = g.refusing_writes};
   });
 }
 

@@ -70,6 +70,8 @@ struct StoreGauges {
   std::uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate of bytes left to compact
   bool write_stall = false;                    // writes are delayed or stopped right now
   std::uint64_t stall_micros_total = 0;        // time writes spent stalled since open
+  // The last write failed (disk full, I/O error): mail gets 4xx until a write works again.
+  bool refusing_writes = false;
 };
 
 class StoreOpenError : public std::runtime_error {
