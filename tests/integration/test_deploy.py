@@ -98,7 +98,7 @@ def test_promtool_check_config():
 def test_promtool_check_rules():
     result = run([tool("promtool"), "check", "rules", str(PROMETHEUS / "alerts.yml")])
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 4 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout + result.stderr
 
 
 def test_alerts_fire_as_intended():
@@ -112,7 +112,8 @@ def test_alerts_cover_the_operational_failures():
     rules = yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())["groups"][0]["rules"]
     alerts = {rule["alert"]: rule for rule in rules}
     assert set(alerts) == {"RelayqDown", "RelayqQueueGrowing", "RelayqOldestMessageOld",
-                           "RelayqBounceRateHigh"}
+                           "RelayqBounceRateHigh", "RelayqQueueStoreRefusingWrites"}
+    assert alerts["RelayqQueueStoreRefusingWrites"]["expr"] == "relayq_queue_store_refusing_writes == 1"
     assert "up" in alerts["RelayqDown"]["expr"] and "== 0" in alerts["RelayqDown"]["expr"]
     assert "relayq_queue_messages" in alerts["RelayqQueueGrowing"]["expr"]
     assert "[30m]" in alerts["RelayqQueueGrowing"]["expr"]

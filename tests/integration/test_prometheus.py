@@ -148,8 +148,8 @@ def test_prometheus_scrapes_the_relay_and_counts_the_mail(relay, sink, prometheu
     def rules_healthy():
         groups = prometheus.get("/api/v1/rules")["data"]["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
-        return rules if len(rules) == 4 and all(r["health"] == "ok" for r in rules) else None
-    rules = prometheus.wait_until(rules_healthy, "4 alert rules evaluated with health ok")
+        return rules if len(rules) == 5 and all(r["health"] == "ok" for r in rules) else None
+    rules = prometheus.wait_until(rules_healthy, "5 alert rules evaluated with health ok")
     assert all(rule["state"] == "inactive" for rule in rules), rules
 
     # Every dashboard query runs; each gives a series now that mail has flowed.
