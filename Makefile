@@ -63,8 +63,16 @@ bench: build
 
 # libFuzzer targets (clang, ASan + UBSan) in build-fuzz, each run FUZZ_SECONDS on a scratch
 # copy of tests/fuzz/corpus; fails on any crash (see tests/fuzz/run.sh).
+# clang and its libFuzzer runtime come from Debian too, installed here rather than by `deps`,
+# which every build needs.
 FUZZ_SECONDS ?= 60
-fuzz:
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev
+fuzz: deps
+	@missing=$$(for p in $(FUZZ_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 	FUZZ_BUILD=$(CURDIR)/build-fuzz tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:

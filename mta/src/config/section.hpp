@@ -113,8 +113,10 @@ class Section {
 
   template <typename ReadOne>
   void read_all_tables(ReadOne&& read_one) {
-    for (const auto& [key, value] : table_) {
-      read_table(key.str(), [&](Section& section) { read_one(key.str(), section); });
+    for (const auto& entry : table_) {
+      // A named copy, not a structured binding: clang before 16 cannot capture one.
+      const std::string_view key = entry.first.str();
+      read_table(key, [&](Section& section) { read_one(key, section); });
     }
   }
 
