@@ -114,7 +114,7 @@ def test_deliveries_the_store_cannot_record_are_not_repeated(tmp_path):
             assert len(sink.messages()) == accepted
             assert relay.process.poll() is None
             # Why mail still gets 452, with the free space, in the log.
-            assert "event=store_waiting_for_space" in relay.log_text()
+            wait_until(lambda: "event=store_waiting_for_space" in relay.log_text(), 15, "why logged")
             assert metric_value(relay.metrics_port, "relayq_queue_store_refusing_writes") == 1
             filler.unlink()
             wait_until(lambda: not relay_has_pending(relay), 120, "the deliveries recorded")
