@@ -1,5 +1,6 @@
 """A queue on a full disk: 4xx replies, nothing half-stored, no crash, no delivery repeated
 because the store could not record it, and recovery."""
+import contextlib
 import os
 import smtplib
 import subprocess
@@ -10,24 +11,38 @@ import pytest
 from conftest import RELAYQ_BIN, Relay, Sink, free_port, metric_value, queued_id, wait_until
 
 
-@pytest.fixture
-def small_disk(tmp_path):
+@contextlib.contextmanager
+def tmpfs(tmp_path, size):
+    """A tmpfs of `size` ("24m") mounted for the test, unmounted after it."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)],
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def relay_on(mount, tmp_path, **kwargs):
+    """A relay (not started) whose queue is on `mount`."""
+    relay = Relay(tmp_path / "relay", **kwargs)
+    relay.queue_path = mount / "queue"
+    relay.config_path.write_text(relay.config_path.read_text().replace(
+        str(tmp_path / "relay" / "queue"), str(relay.queue_path)))
+    return relay
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    with tmpfs(tmp_path, "24m") as mount:
+        yield mount
 
 
 def test_full_disk_gives_4xx_and_keeps_every_acknowledged_message(small_disk, tmp_path):
-    relay = Relay(tmp_path / "relay")
-    relay.queue_path = small_disk / "queue"
-    relay.config_path.write_text(relay.config_path.read_text().replace(
-        str(tmp_path / "relay" / "queue"), str(relay.queue_path)))
-    relay.start()
+    relay = relay_on(small_disk, tmp_path).start()
     body = b"Subject: filler\r\n\r\n" + (b"y" * 998 + b"\r\n") * 512  # about 512 KiB
     acknowledged, refusal = [], None
     with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=60) as smtp:
@@ -77,19 +92,10 @@ def test_deliveries_the_store_cannot_record_are_not_repeated(tmp_path):
     but the round keeps what the sink accepted and retries only its commit, so the sink gets
     each message once while the disk stays full; when space returns the store recovers by
     itself and records the deliveries, still without a second copy."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128m", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path, "128m") as mount:
         sink_port = free_port()
-        relay = Relay(tmp_path / "relay", delivery=f'smarthost = "127.0.0.1:{sink_port}"',
-                      extra='[retry]\ninitial = "1s"\nfactor = 1.0\njitter = 0.0\n')
-        relay.queue_path = mount / "queue"
-        relay.config_path.write_text(relay.config_path.read_text().replace(
-            str(tmp_path / "relay" / "queue"), str(relay.queue_path)))
+        relay = relay_on(mount, tmp_path, delivery=f'smarthost = "127.0.0.1:{sink_port}"',
+                         extra='[retry]\ninitial = "1s"\nfactor = 1.0\njitter = 0.0\n')
         relay.start()
         filler = leave_free(mount, 12 << 20)
         body = b"\r\n" + (b"z" * 998 + b"\r\n") * 512  # about 512 KiB
@@ -124,8 +130,6 @@ def test_deliveries_the_store_cannot_record_are_not_repeated(tmp_path):
             sink.stop()
         assert relay.stop() == 0
         assert relay.inspect() == []
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def relay_has_pending(relay):
