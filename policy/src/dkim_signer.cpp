@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "dkim_canonical.hpp"
+#include "dns/domain_name.hpp"
 #include "policy/message_headers.hpp"
 
 namespace relayq::policy {
@@ -98,17 +99,6 @@ constexpr std::string_view kSignedFields[] = {
     "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
     "Reply-To",     "In-Reply-To",  "References",
 };
-
-bool same_name(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) {
-      return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-    };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string sha256(std::string_view data) {
   std::string digest(32, '\0');
@@ -197,7 +187,7 @@ std::string DkimSigner::sign(std::string_view message) const {
   for (const std::string_view name : kSignedFields) {
     std::vector<const HeaderField*> instances;
     for (const HeaderField& field : fields)
-      if (same_name(field.name, name)) instances.push_back(&field);
+      if (dns::same_name(field.name, name)) instances.push_back(&field);
     // RFC 6376 5.4: From is required.
     if (name == "From" && instances.empty())
       throw std::runtime_error("DKIM signing: the message has no From: field");

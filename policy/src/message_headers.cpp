@@ -207,28 +207,22 @@ std::vector<HeaderField> header_fields(std::string_view message) {
 std::vector<std::string> from_domains(std::string_view message) {
   std::vector<std::string> domains;
   for (const auto& field : header_fields(message))
-    if (dns::lower_case(field.name) == "from") add_domains(field.value, domains);
+    if (dns::same_name(field.name, "from")) add_domains(field.value, domains);
   return domains;
 }
 
-std::string remove_authentication_results(std::string_view message, std::string_view authserv_id,
-                                          std::size_t* removed) {
-  const std::string ours = dns::lower_case(authserv_id);
-  std::string kept;
-  kept.reserve(message.size());
-  std::size_t copied = 0;  // message[0, copied) is decided
-  std::size_t count = 0;
+std::size_t remove_authentication_results(std::string& message, std::string_view authserv_id) {
+  if (authserv_id.empty()) return 0;
+  std::vector<HeaderField> forged;
   for (const auto& field : header_fields(message)) {
-    if (ours.empty() || dns::lower_case(field.name) != "authentication-results" ||
-        dns::lower_case(authserv_id_of(field.value)) != ours)
-      continue;
-    kept.append(message.substr(copied, field.offset - copied));
-    copied = field.offset + field.length;
-    ++count;
+    if (dns::same_name(field.name, "authentication-results") &&
+        dns::same_name(authserv_id_of(field.value), authserv_id))
+      forged.push_back(field);
   }
-  kept.append(message.substr(copied));
-  if (removed != nullptr) *removed = count;
-  return kept;
+  // From the last, so that the offsets of the others still hold.
+  for (auto field = forged.rbegin(); field != forged.rend(); ++field)
+    message.erase(field->offset, field->length);
+  return forged.size();
 }
 
 }  // namespace relayq::policy

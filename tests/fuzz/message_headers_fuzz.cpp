@@ -22,13 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     previous_end = field.offset + field.length;
   }
   (void)policy::from_domains(message);
-  std::size_t removed = 0;
-  const auto cleaned = policy::remove_authentication_results(message, "mx.fuzz.test", &removed);
+  std::string cleaned(message);
+  const std::size_t removed = policy::remove_authentication_results(cleaned, "mx.fuzz.test");
   if (removed == 0 && cleaned != message) fuzz::fail("nothing removed but the message changed");
   if (cleaned.size() > message.size()) fuzz::fail("removing fields made the message longer");
-  std::size_t removed_again = 0;
-  (void)policy::remove_authentication_results(cleaned, "mx.fuzz.test", &removed_again);
-  if (removed_again != 0) fuzz::fail("a forged Authentication-Results survived its removal");
+  if (policy::remove_authentication_results(cleaned, "mx.fuzz.test") != 0)
+    fuzz::fail("a forged Authentication-Results survived its removal");
   if (policy::dkim_key_names(message).size() > policy::kMaxDkimSignatures)
     fuzz::fail("more DKIM key names than signatures read");
   return 0;

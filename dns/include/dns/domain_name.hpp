@@ -16,6 +16,17 @@ inline std::string lower_case(std::string_view name) {
   return lower;
 }
 
+// The same name in any case, without a copy (header field names and authserv-ids too).
+inline bool same_name(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] - 'A' + 'a') : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
+
 // "user@Example.ORG" -> "example.org": the part after the last '@', lower-cased; "" when there
 // is none ("postmaster").
 inline std::string domain_of_mailbox(std::string_view mailbox) {

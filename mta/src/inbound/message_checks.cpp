@@ -49,7 +49,7 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
     const PolicySettings& settings = *input_.settings;
     // RFC 8601 5: results claiming our name are ours to write, whoever sent the message.
     if (settings.checks_anything())
-      message_.body = policy::remove_authentication_results(message_.body, input_.authserv_id);
+      policy::remove_authentication_results(message_.body, input_.authserv_id);
     if (input_.trusted) return sign();
     if (settings.dkim_verify || settings.dmarc) return fetch_keys();
     finish_checks();

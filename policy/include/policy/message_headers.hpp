@@ -29,12 +29,11 @@ std::vector<HeaderField> header_fields(std::string_view message);
 // nothing. DMARC needs exactly one: return everything found and let the caller decide.
 std::vector<std::string> from_domains(std::string_view message);
 
-// The message without the Authentication-Results fields whose authserv-id (RFC 8601 2.2: the
+// Removes, in place, the Authentication-Results fields whose authserv-id (RFC 8601 2.2: the
 // first token of the value, after any CFWS, before a version, ';' or comment) equals
 // `authserv_id`, compared case-insensitively: RFC 8601 section 5, results claiming to be ours
 // that arrive from outside are forged. Only the header block is touched; an empty `authserv_id`
-// matches nothing. Stores the number removed in *removed when it is not null.
-std::string remove_authentication_results(std::string_view message, std::string_view authserv_id,
-                                          std::size_t* removed = nullptr);
+// matches nothing. Returns how many were removed; a message without any is not copied.
+std::size_t remove_authentication_results(std::string& message, std::string_view authserv_id);
 
 }  // namespace relayq::policy
