@@ -122,8 +122,11 @@ void ClientChecks::spf_done(policy::SpfVerdict verdict) {
       .policy_result(metrics::PolicyCheck::spf,
                      metrics::policy_result_named(policy::to_string(verdict.result)))
       .Increment();
-  spdlog::info("event=spf client={} domain={} result={} reason={}", client_.to_string(),
-               quoted(verdict.domain), to_string(verdict.result), quoted(verdict.problem));
+  // A pass is in the message's event=checked line; anything else says why here.
+  if (verdict.result != policy::SpfResult::pass) {
+    spdlog::info("event=spf client={} domain={} result={} reason={}", client_.to_string(),
+                 quoted(verdict.domain), to_string(verdict.result), quoted(verdict.problem));
+  }
   spf_ = std::move(verdict);
   finish_if_ready();
 }

@@ -296,15 +296,13 @@ void InboundConnection::check_sender(const SenderCheck& check) {
 
 // Content checks for strangers' mail, signatures for our users', then the store.
 void InboundConnection::check_and_store(queue::Message message) {
-  const ServerSessionConfig& config = *settings_->session;
   MessageCheckInput input;
   input.settings = settings_->policy;
   input.resolver = context_.resolver;
   input.loop = context_.loop;
   input.metrics = context_.metrics;
-  input.authserv_id = config.hostname;
-  input.trusted = !session_->authenticated_user().empty() ||
-                  (config.relay && config.relay->is_trusted_network(peer_address_));
+  input.authserv_id = settings_->session->hostname;
+  input.trusted = session_->has_relay_rights();
   if (checks_) {
     input.client_results = checks_->results();
     input.spf = checks_->spf();

@@ -180,10 +180,8 @@ void ServerSession::Impl::checked(AuthVerdict verdict) {
   drain_buffer();
 }
 
-// Clients with relay rights are ours: their mail is not checked like a stranger's.
-bool ServerSession::Impl::sender_needs_check() const {
-  if (!config->check_senders || authenticated) return false;
-  return !(config->relay && config->relay->is_trusted_network(peer.address));
+bool ServerSession::Impl::has_relay_rights() const {
+  return authenticated || (config->relay && config->relay->is_trusted_network(peer.address));
 }
 
 // The host's verdict on the sender of the MAIL held in state checking.
@@ -403,6 +401,10 @@ std::optional<SenderCheck> ServerSession::take_sender_check() {
 const std::string& ServerSession::authenticated_user() const {
   static const std::string none;
   return impl_->authenticated ? impl_->auth_user : none;
+}
+
+bool ServerSession::has_relay_rights() const {
+  return impl_->has_relay_rights();
 }
 
 SessionState ServerSession::state() const {

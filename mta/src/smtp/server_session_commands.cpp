@@ -109,7 +109,8 @@ void ServerSession::Impl::on_mail(std::string_view argument) {
   if (path.non_ascii && !next.smtputf8) return reply(Reply::needs_smtputf8);
   next.sender = path.mailbox;
   tx = std::move(next);
-  if (sender_needs_check()) {
+  // Clients with relay rights are ours: their mail is not checked like a stranger's.
+  if (config->check_senders && !has_relay_rights()) {
     sender_check = SenderCheck{tx.sender, helo};
     return enter_state(SessionState::checking);
   }

@@ -78,7 +78,7 @@ struct ServerSession::Impl {
   bool auth_offered() const;
 
   // The host's checks of a sender.
-  bool sender_needs_check() const;
+  bool has_relay_rights() const;
   void sender_verdict(SenderVerdict verdict, std::string_view detail);
 
   // Content.

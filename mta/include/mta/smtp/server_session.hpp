@@ -155,6 +155,9 @@ class ServerSession {
   std::optional<SenderCheck> take_sender_check();
   // The user AUTH proved, or empty.
   const std::string& authenticated_user() const;
+  // The client may relay (authenticated, or in relay.networks): its mail is ours to sign, not
+  // a stranger's to check.
+  bool has_relay_rights() const;
   SessionState state() const;
   bool closed() const { return state() == SessionState::closed; }
   // Monotonic time by which more input must arrive (command and data timeouts, minimum data
