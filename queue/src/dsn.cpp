@@ -107,9 +107,23 @@ std::string as_crlf_lines(std::string_view text) {
   return out;
 }
 
+// Text from the queue record (addresses) on one line: control bytes, which no session lets
+// into an address but a damaged record may hold, become '?'; 8-bit bytes of SMTPUTF8
+// addresses stay.
+std::string without_controls(std::string_view text) {
+  std::string line(text);
+  std::replace_if(
+      line.begin(), line.end(),
+      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; }, '?');
+  return line;
+}
+
+// One header field on one line, cut at kMaxLine whatever its value holds.
 std::string field(std::string_view name, std::string_view value) {
   std::string line(name);
-  line.append(": ").append(value).append(kCrlf);
+  line.append(": ").append(without_controls(value));
+  if (line.size() > kMaxLine) line.resize(kMaxLine);
+  line.append(kCrlf);
   return line;
 }
 
@@ -126,7 +140,8 @@ std::string human_part(const DsnRequest& request, bool failed) {
                    ""));
   text.append(kCrlf).append(fold("", "The header section of your message is attached.", ""));
   for (const auto& recipient : request.recipients) {
-    text.append(kCrlf).append(fold("", "<" + recipient.address + ">: " + recipient.action, ""));
+    text.append(kCrlf).append(
+        fold("", "<" + without_controls(recipient.address) + ">: " + recipient.action, ""));
     const std::string_view diagnostic = split_diagnostic(recipient.diagnostic).text;
     std::string reason = diagnostic.empty() ? "no reply" : diagnostic_line(diagnostic);
     if (!recipient.remote_mta.empty())

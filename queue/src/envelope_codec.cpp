@@ -1,6 +1,7 @@
 // MessagePack encoding of envelopes through nlohmann-json, with strict type checks on decode.
-#include "envelope_codec.hpp"
+#include "queue/envelope_codec.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,18 @@ void read(const json& object, const char* name, T& out) {
   }
 }
 
+// The last millisecond of the year 9999: times past it (or before 1970) are no clock's, and
+// would overflow when delivery adds the retry policy's durations to them.
+constexpr std::int64_t kLatestTimeMs = 253'402'300'799'999;
+
+// A time field (ms since the epoch): read() plus the range of real clocks.
+void read_time(const json& object, const char* name, std::int64_t& out) {
+  read(object, name, out);
+  if (out < 0 || out > kLatestTimeMs) {
+    throw std::out_of_range(std::string("field ") + name + " is not a time");
+  }
+}
+
 const json& require_array(const json& object, const char* name) {
   const auto it = object.find(name);
   if (it == object.end() || !it->is_array()) {
@@ -74,6 +87,21 @@ const json& require_array(const json& object, const char* name) {
 
 void require_object(const json& value, const char* what) {
   if (!value.is_object()) throw std::invalid_argument(std::string(what) + " is not a map");
+}
+
+// How many entries the header of the MessagePack map at the start of `bytes` announces
+// (fixmap, map 16, map 32); nullopt when it is not a map.
+std::optional<std::size_t> announced_entries(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
+  const auto first = static_cast<unsigned char>(bytes[0]);
+  if ((first & 0xF0) == 0x80) return first & 0x0F;
+  const std::size_t width = first == 0xDE ? 2 : first == 0xDF ? 4 : 0;
+  if (width == 0 || bytes.size() < 1 + width) return std::nullopt;
+  std::size_t entries = 0;
+  for (std::size_t i = 1; i <= width; ++i) {
+    entries = entries << 8 | static_cast<unsigned char>(bytes[i]);
+  }
+  return entries;
 }
 
 json encode_attempt(const Attempt& attempt) {
@@ -98,7 +126,7 @@ json encode_recipient(const Recipient& recipient) {
 Attempt decode_attempt(const json& object) {
   require_object(object, "attempt");
   Attempt attempt;
-  read(object, field::kTime, attempt.time_ms);
+  read_time(object, field::kTime, attempt.time_ms);
   read(object, field::kNexthop, attempt.nexthop);
   read(object, field::kReply, attempt.reply);
   read(object, field::kTls, attempt.tls);
@@ -117,7 +145,7 @@ Recipient decode_recipient(const json& object) {
   recipient.state = static_cast<RecipientState>(state);
   read(object, field::kAttempts, recipient.attempts);
   read(object, field::kLastReply, recipient.last_reply);
-  read(object, field::kNextAttempt, recipient.next_attempt_ms);
+  read_time(object, field::kNextAttempt, recipient.next_attempt_ms);
   if (object.contains(field::kHistory)) {
     for (const auto& attempt : require_array(object, field::kHistory)) {
       recipient.history.push_back(decode_attempt(attempt));
@@ -158,6 +186,11 @@ DecodedEnvelope decode_envelope(std::string_view bytes) {
   if (object.is_discarded()) return {std::nullopt, "not a MessagePack value"};
   try {
     require_object(object, "envelope record");
+    // The decoder keeps the last of two equal keys, envelope_held() the first: a record that
+    // has any (relayq writes none) is damaged, and refused so that both agree.
+    if (announced_entries(bytes) != object.size()) {
+      throw std::invalid_argument("a field of the envelope record appears twice");
+    }
     std::uint32_t version = 0;
     read(object, field::kVersion, version);
     if (version == 0 || version > kEnvelopeFormatVersion) {
@@ -169,7 +202,7 @@ DecodedEnvelope decode_envelope(std::string_view bytes) {
     for (const auto& recipient : require_array(object, field::kRecipients)) {
       envelope.recipients.push_back(decode_recipient(recipient));
     }
-    read(object, field::kReceived, envelope.received_ms);
+    read_time(object, field::kReceived, envelope.received_ms);
     read(object, field::kListener, envelope.listener);
     read(object, field::kClient, envelope.client_address);
     read(object, field::kHelo, envelope.helo);

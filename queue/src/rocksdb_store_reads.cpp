@@ -6,8 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "envelope_codec.hpp"
 #include "keys.hpp"
+#include "queue/envelope_codec.hpp"
 
 namespace relayq::queue {
 

@@ -11,9 +11,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
-#include "envelope_codec.hpp"
 #include "keys.hpp"
 #include "queue/clock.hpp"
+#include "queue/envelope_codec.hpp"
 #include "rocksdb_store_internal.hpp"
 
 namespace relayq::queue {

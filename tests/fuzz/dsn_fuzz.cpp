@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dsn_checks.hpp"
 #include "fuzz_input.hpp"
 #include "queue/dsn.hpp"
 
@@ -98,19 +99,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const std::invalid_argument&) {
     return 0;  // documented for a null original sender
   }
-  if (dsn.envelope.recipients.size() != 1) fuzz::fail("a DSN not to exactly one recipient");
-  if (!dsn.envelope.sender.empty()) fuzz::fail("a DSN with a sender");
-  const std::string& text = dsn.body;
-  std::size_t line_start = 0;
-  for (std::size_t pos = 0; pos < text.size(); ++pos) {
-    if (text[pos] == '\n' && (pos == 0 || text[pos - 1] != '\r')) fuzz::fail("a bare LF in a DSN");
-    if (text[pos] == '\r' && (pos + 1 >= text.size() || text[pos + 1] != '\n'))
-      fuzz::fail("a bare CR in a DSN");
-    if (text[pos] == '\n') {
-      if (pos - line_start - 1 > 998) fuzz::fail("a DSN line over 998 bytes");
-      line_start = pos + 1;
-    }
-  }
-  if (line_start != text.size()) fuzz::fail("a DSN not ending with CRLF");
+  fuzz::check_dsn(dsn);
   return 0;
 }

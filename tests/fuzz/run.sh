@@ -38,7 +38,8 @@ echo "fuzzing ${#targets[@]} targets for ${seconds}s each; work directory $work"
 for target in "${targets[@]}"; do
   binary="$build/fuzz/$target"
   if [[ ! -x "$binary" ]]; then
-    echo "skip $target: not built (config_fuzz needs clang >= 16)"
+    echo "FAIL $target: not built"
+    failed=1
     continue
   fi
   corpus="$work/$target/corpus"
@@ -57,6 +58,7 @@ for target in "${targets[@]}"; do
   if [[ $status -ne 0 || -n "$crash" ]]; then
     failed=1
     echo "FAIL $target (exit $status): input ${crash:-none saved}; log $log"
+    [[ -n "$crash" ]] && echo "     once fixed, save it as tests/fuzz/corpus/$target/crash-<what it broke>"
     grep -m1 -A30 -E '^==[0-9]+==ERROR|runtime error|fuzz invariant|deadly signal' "$log" || tail -30 "$log"
   else
     echo "ok   $target: ${runs:-?} runs, ${rate:-?} exec/s, corpus $(find "$corpus" -type f | wc -l) files"

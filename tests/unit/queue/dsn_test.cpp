@@ -342,6 +342,26 @@ TEST_CASE("every DSN line ends in CRLF and none is longer than 998 bytes", "[que
   CHECK(std::count(dsn.body.begin(), dsn.body.end(), '\n') > 30);
 }
 
+TEST_CASE("addresses from a damaged queue record stay on their line", "[queue][dsn]") {
+  // No session stores such addresses; found by fuzzing stored records (queue_record_fuzz).
+  Envelope original = original_envelope();
+  original.sender = "sender@example.test\r\nBcc: victim@example.org" + std::string(1200, 's');
+  DsnRecipient recipient = failed_recipient();
+  recipient.address = std::string("gone@example.org\n") + '\0' + "X-Injected: yes";
+  const Message dsn = build(original, {recipient});
+
+  for (const auto line : crlf_lines(dsn.body)) {
+    CHECK(line.size() <= 998);
+    CHECK(line.find('\n') == std::string_view::npos);
+    CHECK_FALSE(line.starts_with("Bcc:"));
+    CHECK_FALSE(line.starts_with("X-Injected:"));
+  }
+  const ParsedDsn parsed = parse_dsn(dsn.body);
+  REQUIRE(parsed.status_blocks.size() == 2);
+  CHECK(parsed.status_blocks[1].get("final-recipient") ==
+        "rfc822; gone@example.org??X-Injected: yes");
+}
+
 TEST_CASE("the DSN boundary never occurs in the attached headers", "[queue][dsn]") {
   const Envelope original = original_envelope();
   const std::string planted =

@@ -133,7 +133,8 @@ Envelope full_envelope(MessageId id) {
                  {1'700'000'900'100, "mx.example.net[192.0.2.1]:25", "250 2.0.0 Ok",
                   "TLSv1.3 TLS_AES_256_GCM_SHA384 verified"}};
   Recipient& three = envelope.recipients.emplace_back(
-      recipient("three@example.com", RecipientState::bounced, /*next_attempt_ms=*/-5));
+      recipient("three@example.com", RecipientState::bounced,
+                /*next_attempt_ms=*/253'402'300'799'999));  // the latest
   three.attempts = 1;
   three.last_reply = "550 5.1.1 no such user";
   envelope.received_ms = 1'700'000'000'000;
