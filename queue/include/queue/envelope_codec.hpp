@@ -1,4 +1,5 @@
 // Envelope <-> bytes: MessagePack with short field names, as stored in the "envelopes" family.
+// Used by the store; public so that tests and the fuzz target can feed it any record.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,9 @@ struct DecodedEnvelope {
   std::string error;                 // why, for the log
 };
 
-// Never throws: malformed bytes, wrong field types and unknown versions become `error`.
+// Never throws: malformed bytes, wrong field types, unknown versions, a field given twice and
+// times outside 1970..9999 (which no clock wrote, and which would overflow when delivery adds
+// to them) become `error`.
 DecodedEnvelope decode_envelope(std::string_view bytes);
 
 // Whether a record is held, read without decoding the rest of it (a census of a large queue
