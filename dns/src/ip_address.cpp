@@ -1,4 +1,5 @@
-// IpAddress and Cidr: text and socket-address conversions, and network membership.
+// IpAddress and Cidr: text and socket-address conversions, reverse (PTR) names (RFC 1035
+// section 3.5, RFC 3596 section 2.5), and network membership.
 #include "dns/ip_address.hpp"
 
 #include <arpa/inet.h>
@@ -100,6 +101,22 @@ std::string IpAddress::to_string() const {
   char text[INET6_ADDRSTRLEN];
   inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof text);
   return text;
+}
+
+std::string reverse_name(const IpAddress& address) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string name;
+  if (address.v6) {
+    for (int i = 15; i >= 0; --i) {
+      name += hex[address.bytes[i] & 0xF];
+      name += '.';
+      name += hex[address.bytes[i] >> 4];
+      name += '.';
+    }
+    return name + "ip6.arpa";
+  }
+  for (int i = 3; i >= 0; --i) name += std::to_string(address.bytes[i]) + '.';
+  return name + "in-addr.arpa";
 }
 
 // Host bits may be set ("10.1.2.3/8" is 10.0.0.0/8): they are cleared here, so the network is

@@ -1,5 +1,4 @@
-// Name and address text: normalized names, IP literals (RFC 5321 section 4.1.3) and reverse
-// names for PTR lookups (RFC 1035 section 3.5, RFC 3596 section 2.5).
+// Name and address text: normalized names and IP literals (RFC 5321 section 4.1.3).
 #include "names.hpp"
 
 #include "dns/domain_name.hpp"
@@ -25,22 +24,6 @@ std::optional<IpAddress> parse_address_literal(std::string_view text) {
   auto address = IpAddress::parse(text);
   if (address && tagged && !address->v6) return std::nullopt;
   return address;
-}
-
-std::string reverse_name(const IpAddress& address) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string name;
-  if (address.v6) {
-    for (int i = 15; i >= 0; --i) {
-      name += hex[address.bytes[i] & 0xF];
-      name += '.';
-      name += hex[address.bytes[i] >> 4];
-      name += '.';
-    }
-    return name + "ip6.arpa";
-  }
-  for (int i = 3; i >= 0; --i) name += std::to_string(address.bytes[i]) + '.';
-  return name + "in-addr.arpa";
 }
 
 }  // namespace relayq::dns

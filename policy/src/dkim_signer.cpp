@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "base64.hpp"
 #include "dkim_canonical.hpp"
 #include "dns/domain_name.hpp"
 #include "policy/message_headers.hpp"
@@ -55,14 +56,6 @@ struct SecretText {
   std::string text;
   ~SecretText() { OPENSSL_cleanse(text.data(), text.size()); }
 };
-
-std::string base64(const unsigned char* data, std::size_t length) {
-  std::string encoded(4 * ((length + 2) / 3) + 1, '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()), data,
-                                      static_cast<int>(length));
-  encoded.resize(static_cast<std::size_t>(written));
-  return encoded;
-}
 
 // PEM_read_bio_PrivateKey's passphrase callback: an encrypted key is refused, not prompted for on
 // a terminal the daemon does not have. `asked` records that it was encrypted.
@@ -108,16 +101,13 @@ std::string sha256(std::string_view data) {
   return digest;
 }
 
-std::string base64(std::string_view data) {
-  return base64(reinterpret_cast<const unsigned char*>(data.data()), data.size());
-}
-
 // RFC 6376 3.6.1: p= is the DER SubjectPublicKeyInfo, base64.
 std::string rsa_record(EVP_PKEY* key, const std::string& path) {
   unsigned char* der = nullptr;
   const int length = i2d_PUBKEY(key, &der);
   if (length <= 0) refuse(path, "cannot encode the public key (" + openssl_error() + ")");
-  std::string record = "v=DKIM1; k=rsa; p=" + base64(der, static_cast<std::size_t>(length));
+  std::string record = "v=DKIM1; k=rsa; p=" + base64({reinterpret_cast<const char*>(der),
+                                                      static_cast<std::size_t>(length)});
   OPENSSL_free(der);
   return record;
 }
@@ -128,7 +118,7 @@ std::string ed25519_record(EVP_PKEY* key, const std::string& path) {
   std::size_t length = sizeof raw;
   if (EVP_PKEY_get_raw_public_key(key, raw, &length) != 1)
     refuse(path, "cannot read the public key (" + openssl_error() + ")");
-  return "v=DKIM1; k=ed25519; p=" + base64(raw, length);
+  return "v=DKIM1; k=ed25519; p=" + base64({reinterpret_cast<const char*>(raw), length});
 }
 
 }  // namespace

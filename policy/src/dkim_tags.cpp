@@ -1,10 +1,11 @@
 // Reading a DKIM-Signature's tag-list (RFC 6376 3.2) for the tags relayq needs before and after
-// libopendkim runs. Pure functions on text; any thread.
+// libopendkim runs, and a key record's for its key. Pure functions on text; any thread.
 #include "dkim_tags.hpp"
 
 #include <set>
 
 #include "dns/domain_name.hpp"
+#include "policy/dkim.hpp"
 
 namespace relayq::policy {
 namespace {
@@ -84,10 +85,16 @@ std::optional<DkimTags> parse_dkim_tags(std::string_view value) {
     if (name == "s") tags.selector = without_fws(tag_value);
     if (name == "a") tags.algorithm = without_fws(tag_value);
     if (name == "b") tags.signature = without_fws(tag_value);
+    if (name == "p") tags.key = without_fws(tag_value);
     if (!is_name_text(tags.domain) || !is_name_text(tags.selector)) return std::nullopt;
     if (last) return tags;
     start = semicolon + 1;
   }
+}
+
+std::string dkim_record_key(std::string_view record) {
+  const auto tags = parse_dkim_tags(record);
+  return tags ? tags->key : std::string();
 }
 
 std::string dkim_key_record_name(std::string_view selector, std::string_view domain) {

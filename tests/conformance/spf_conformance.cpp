@@ -109,7 +109,7 @@ class Zone : public relayq::policy::SpfDns {
   }
   void ptr(const IpAddress& address, std::function<void(const NameAnswer&)> done) override {
     NameAnswer answer;
-    const std::string name = reverse_name(address);
+    const std::string name = relayq::dns::reverse_name(address);
     if (const Node* node = find(name, &Node::ptr, answer.status)) answer.names = node->ptr;
     done(described(answer, name + " PTR"));
   }
@@ -130,22 +130,6 @@ class Zone : public relayq::policy::SpfDns {
     std::string joined;
     for (const auto& part : value) joined += part.as<std::string>();
     return joined;
-  }
-
-  static std::string reverse_name(const IpAddress& address) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string name;
-    if (!address.v6) {
-      for (int i = 3; i >= 0; --i) name += std::to_string(address.bytes[i]) + ".";
-      return name + "in-addr.arpa";
-    }
-    for (int i = 15; i >= 0; --i) {
-      name += kHex[address.bytes[i] & 0xf];
-      name += '.';
-      name += kHex[address.bytes[i] >> 4];
-      name += '.';
-    }
-    return name + "ip6.arpa";
   }
 
   // The node holding `name`'s records of one type, following CNAMEs; null with the status

@@ -1,10 +1,12 @@
 """Fixtures that run the real relayq binary on loopback with a config made per test."""
 import json
 import os
+import shutil
 import signal
 import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -245,6 +247,132 @@ class Sink:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+class Dovecot:
+    """A real Dovecot (IMAP, POP3, LMTP, auth) on loopback high ports, as an instance of its
+    own: its config, base directory, passwd-file users and maildirs in a directory of its own;
+    no system file is read. That directory is outside pytest's (which is mode 0700) and mode
+    0755, so that Dovecot's users (dovecot, and `nobody` for the mail) reach it. close() stops
+    Dovecot, copies its log to `workdir` and removes the directory."""
+
+    def __init__(self, workdir: Path, users: dict, domain="local.test"):
+        self.workdir = workdir
+        self.dir = Path(tempfile.mkdtemp(prefix="relayq-dovecot-"))
+        self.dir.chmod(0o755)
+        self.imap_port, self.pop3_port = free_port(), free_port()
+        self.lmtp_port, self.auth_port = free_port(), free_port()
+        self.lmtp_socket = self.dir / "run" / "lmtp"
+        self.log_path = self.dir / "dovecot.log"
+        self.config_path = self.dir / "dovecot.conf"
+        # Mail belongs to `nobody` when the tests run as root (Dovecot refuses uid 0), else to
+        # the user running them.
+        mail = self.dir / "mail"
+        mail.mkdir()
+        if os.geteuid() == 0:
+            mail_user, mail_group = "nobody", "nogroup"
+            shutil.chown(mail, mail_user, mail_group)
+        else:
+            mail_user, mail_group = str(os.geteuid()), str(os.getegid())
+        (self.dir / "users").write_text("".join(
+            f"{user}:{{SHA512-CRYPT}}{password_hash(password)}::::::\n"
+            for user, password in users.items()))
+        self.config_path.write_text(f"""
+protocols = imap pop3 lmtp
+instance_name = relayq-test-{self.imap_port}
+base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+log_path = {self.log_path}
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:{self.dir}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = {self.dir}/users
+}}
+userdb {{
+  driver = passwd-file
+  args = {self.dir}/users
+  default_fields = uid={mail_user} gid={mail_group} home={self.dir}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    port = {self.lmtp_port}
+  }}
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+service auth {{
+  inet_listener auth {{
+    port = {self.auth_port}
+  }}
+}}
+protocol lmtp {{
+  postmaster_address = postmaster@{domain}
+}}
+""")
+        self.process = None
+
+    def check(self):
+        """`doveconf -n -c`: the config as Dovecot reads it (raises when it is invalid)."""
+        return subprocess.run(["doveconf", "-n", "-c", str(self.config_path)], check=True,
+                              capture_output=True, text=True).stdout
+
+    def start(self):
+        self.check()
+        self.log = open(self.dir / "dovecot.out", "ab")
+        # A session of its own: Dovecot's children outlive its master by seconds, and stop()
+        # ends them all through the process group.
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.config_path)],
+                                        stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        for port in (self.imap_port, self.pop3_port, self.lmtp_port, self.auth_port):
+            wait_for_port(port, process=self.process)
+        return self
+
+    def stop(self):
+        """Stops the master and every child (a lingering one would keep the ports)."""
+        if self.process is None:
+            return
+        group = self.process.pid
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        try:
+            # Bounded: zombies nobody reaps would count as alive forever.
+            while time.monotonic() < deadline + 5:
+                os.killpg(group, signal.SIGKILL if time.monotonic() > deadline else signal.SIGTERM)
+                time.sleep(0.05)
+        except ProcessLookupError:
+            pass  # none left
+        self.process = None
+        self.log.close()
+
+    def close(self):
+        self.stop()
+        if self.log_path.exists():
+            shutil.copy(self.log_path, self.workdir / "dovecot.log")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def read_reply(sock):

@@ -25,6 +25,9 @@ struct IpAddress {
   bool operator==(const IpAddress&) const = default;
 };
 
+// The name its PTR record is at: "1.2.0.192.in-addr.arpa" or the nibble form under ip6.arpa.
+std::string reverse_name(const IpAddress& address);
+
 struct Cidr {
   IpAddress network;
   int prefix = 0;

@@ -1,4 +1,5 @@
-// The relayq command line: serve, check-config, version, inspect-queue, queue, dkim-record.
+// The relayq command line: serve, check-config, version, inspect-queue, queue, dkim-record,
+// check-dns.
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
@@ -13,7 +14,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/check_dns.hpp"
 #include "cli/queue_command.hpp"
+#include "mta/cli/dns_records.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/config/config.hpp"
 #include "mta/daemon/daemon.hpp"
@@ -122,20 +125,13 @@ int check_config(const std::string& path) {
   return kExitOk;
 }
 
-// The TXT record of each [[dkim.sign]] key, as a zone file line: DNS strings hold at most 255
-// bytes (RFC 1035 3.3.14), so a long RSA key is split into several, which resolvers join.
+// The TXT record of each [[dkim.sign]] key, as a zone file line.
 int dkim_record(const std::string& path) {
   try {
     const auto config = relayq::mta::load_config(path);
     for (const auto& signer : relayq::mta::load_dkim_signers(config)) {
-      const std::string record = signer->dns_record();
-      std::string strings;
-      for (std::size_t at = 0; at < record.size(); at += 255) {
-        if (!strings.empty()) strings += ' ';
-        strings += '"' + record.substr(at, 255) + '"';
-      }
-      fmt::print("{}._domainkey.{}. IN TXT ( {} )\n", signer->selector(), signer->domain(),
-                 strings);
+      fmt::print("{}\n", relayq::mta::dkim_record(signer->selector(), signer->domain(),
+                                                  signer->dns_record()));
     }
   } catch (const ConfigError& error) {
     std::cerr << error.what() << "\n";
@@ -210,6 +206,15 @@ int main(int argc, char** argv) {
       "dkim-record", "Print the DNS TXT record to publish for each [[dkim.sign]] key");
   dkim_record_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
 
+  std::string public_ip;
+  auto* check_dns_cmd = app.add_subcommand(
+      "check-dns",
+      "Check this server's DNS: host name, A/AAAA, PTR, and the MX, SPF, DKIM and DMARC records "
+      "of its domains");
+  check_dns_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+  check_dns_cmd->add_option("--ip", public_ip,
+                            "This server's public address (for the PTR and SPF checks)");
+
   std::string queue_path, id_text;
   bool body = false;
   auto* inspect_cmd = app.add_subcommand(
@@ -233,6 +238,7 @@ int main(int argc, char** argv) {
   if (*check_cmd) return check_config(config_path);
   if (*version_cmd) return version();
   if (*dkim_record_cmd) return dkim_record(config_path);
+  if (*check_dns_cmd) return relayq::mta::check_dns(config_path, public_ip);
   if (*inspect_cmd) return inspect_queue(queue_path, id_text, body);
   if (queue_cli.selected()) return queue_cli.run();
   return kExitUsage;

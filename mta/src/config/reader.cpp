@@ -89,9 +89,10 @@ void check_tls_and_auth(const Config& config) {
     const ListenerConfig& listener = config.listeners[i];
     const std::string key = "listener[" + std::to_string(i) + "]";
     if (listener.mode == ListenerMode::relay) continue;
-    if (config.auth.users_file.empty()) {
+    if (config.auth.users_file.empty() && !config.auth.dovecot) {
       throw ConfigError(config.where(key + ".mode") +
-                        ": listener.mode: submission and smtps need auth.users_file");
+                        ": listener.mode: submission and smtps need auth.users_file or "
+                        "auth.dovecot");
     }
     if (!has_tls && (listener.mode == ListenerMode::smtps || !listener.plaintext_auth)) {
       throw ConfigError(config.where(key + ".mode") +
@@ -108,6 +109,7 @@ Config read_config(const toml::table& root, const std::string& path) {
   config.path = path;
   Section top(config, root, "", "");
   top.read_table("server", [&](Section& s) { read_server(s, config.server); });
+  if (config.server.hostname.empty()) config.server.hostname = machine_hostname();
   top.read_tables("listener", [&](Section& s) {
     ListenerConfig listener;
     read_listener(s, listener, config);

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/un.h>
+
 #include <toml++/toml.h>
 
 #include "config/section.hpp"
@@ -147,6 +149,33 @@ HostPort to_ip_port(const toml::node& node) {
   return address;
 }
 
+// [auth] dovecot: "unix:PATH", a unix_listener of Dovecot's auth service (auth-client), or
+// "ip:port", an inet_listener of it. An address, not a name: a check never waits on DNS.
+policy::DovecotEndpoint to_dovecot_endpoint(const toml::node& node) {
+  const std::string text = to_string(node);
+  const std::string expected = "; expected \"unix:/path/to/socket\" or \"ip:port\"";
+  policy::DovecotEndpoint endpoint;
+  if (text.starts_with("unix:")) {
+    endpoint.socket_path = text.substr(5);
+    if (!endpoint.socket_path.starts_with('/') ||
+        endpoint.socket_path.find('\0') != std::string::npos)
+      throw std::invalid_argument("not an absolute socket path: " + quoted(text) + expected);
+    constexpr std::size_t kMaxPath = sizeof(sockaddr_un::sun_path) - 1;
+    if (endpoint.socket_path.size() > kMaxPath)
+      throw std::invalid_argument("a unix socket's path has at most " + std::to_string(kMaxPath) +
+                                  " bytes: " + quoted(text));
+    return endpoint;
+  }
+  try {
+    const HostPort address = to_ip_port(node);
+    endpoint.address = *dns::IpAddress::parse(address.host);
+    endpoint.port = address.port;
+  } catch (const std::invalid_argument& error) {
+    throw std::invalid_argument(error.what() + expected);
+  }
+  return endpoint;
+}
+
 // --- Helpers of the readers below.
 
 void set_listener_address(ListenerConfig& listener, const HostPort& address) {
@@ -269,11 +298,17 @@ void read_delivery(Section& s, Config::Delivery& delivery) {
 
 void read_route(Section& s, std::string_view name, std::map<std::string, RouteConfig>& routes) {
   auto& route = routes[to_domain(name)];
+  bool unix_socket = false;
   s.read_required("nexthop", [&](auto& v) {
     route.nexthop = to_string(v);
-    parse_host_port(route.nexthop);
+    unix_socket = !parse_nexthop(route.nexthop).unix_path.empty();
   });
-  s.read("tls", [&](auto& v) { route.tls = to_choice(v, {"off", "opportunistic", "required"}); });
+  s.read("tls", [&](auto& v) {
+    route.tls = to_choice(v, {"off", "opportunistic", "required"});
+    // A unix socket stays on this machine: there is nothing for TLS to protect.
+    if (unix_socket && route.tls != "off")
+      throw std::invalid_argument("a unix socket next hop takes no TLS (tls = \"off\" or unset)");
+  });
   s.read("tls_ca", [&](auto& v) { route.tls_ca = to_string(v); });
 }
 
@@ -321,6 +356,13 @@ void read_tls(Section& s, Config::Tls& tls) {
 
 void read_auth(Section& s, Config::Auth& auth) {
   s.read("users_file", [&](auto& v) { auth.users_file = to_string(v); });
+  s.read("dovecot", [&](auto& v) {
+    if (to_string(v).empty()) return;  // "" is none, as for users_file
+    auth.dovecot = to_dovecot_endpoint(v);
+    // One database of users: with two, which one answers a login would be a guess.
+    if (!auth.users_file.empty())
+      throw std::invalid_argument("set auth.users_file or auth.dovecot, not both");
+  });
 }
 
 void read_policy(Section& s, Config::Policy& policy) {

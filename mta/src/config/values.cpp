@@ -150,4 +150,26 @@ HostPort parse_host_port(std::string_view text) {
   return result;
 }
 
+Nexthop parse_nexthop(std::string_view text) {
+  Nexthop result;
+  if (!text.starts_with("lmtp:")) {
+    result.address = parse_host_port(text);
+    return result;
+  }
+  result.lmtp = true;
+  text.remove_prefix(5);
+  if (!text.starts_with("unix:")) {
+    result.address = parse_host_port(text);
+    return result;
+  }
+  text.remove_prefix(5);
+  // sockaddr_un's sun_path holds 108 bytes with the NUL.
+  if (!text.starts_with('/') || text.size() > 107) {
+    throw std::invalid_argument("not a unix socket path (absolute, at most 107 bytes): " +
+                                quoted(text));
+  }
+  result.unix_path = text;
+  return result;
+}
+
 }  // namespace relayq::mta

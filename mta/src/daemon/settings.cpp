@@ -10,7 +10,9 @@
 
 #include "mta/delivery/router.hpp"
 #include "mta/smtp/client_session.hpp"
+#include "policy/dovecot_auth.hpp"
 #include "policy/relay_rules.hpp"
+#include "policy/users_file.hpp"
 #include "queue/clock.hpp"
 #include "queue/retry_policy.hpp"
 
@@ -31,11 +33,14 @@ InboundFiles load_inbound_files(const Config& config) {
   }
   if (!config.auth.users_file.empty()) {
     try {
-      files.users = policy::UsersFile::load(config.auth.users_file);
+      files.passwords = policy::UsersFile::load(config.auth.users_file);
     } catch (const policy::UsersFileError& error) {
       throw ConfigError(config.where("auth.users_file") + ": auth.users_file: " + error.what());
     }
   }
+  // Nothing to load: whether Dovecot answers is up to each check.
+  if (config.auth.dovecot)
+    files.passwords = std::make_shared<const policy::DovecotAuth>(*config.auth.dovecot);
   auto policy = std::make_shared<PolicySettings>();
   const Config::Policy& modes = config.policy;
   policy->spf = modes.spf == "reject" ? SpfMode::reject
@@ -86,14 +91,14 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->wall_clock_ms = queue::wall_clock_ms;
   const bool smtps = listener.mode == ListenerMode::smtps;
   session->starttls = files.tls != nullptr && !smtps;
-  session->auth = files.users != nullptr;
+  session->auth = files.passwords != nullptr;
   session->auth_without_tls = listener.plaintext_auth;
   session->auth_required = listener.mode != ListenerMode::relay;
   session->check_senders = files.policy->checks_senders();
   return std::make_shared<const ListenerSettings>(ListenerSettings{
       .session = std::move(session),
       .tls = files.tls,
-      .users = files.users,
+      .passwords = files.passwords,
       .implicit_tls = smtps,
       .proxy_protocol = listener.proxy_protocol,
       .policy = files.policy,
@@ -127,12 +132,15 @@ std::map<std::string, std::shared_ptr<const net::TlsContext>> client_tls_context
 }  // namespace
 
 std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& config) {
-  std::array<std::shared_ptr<const ClientSessionConfig>, 3> clients;
-  for (const TlsPolicy policy : {TlsPolicy::off, TlsPolicy::opportunistic, TlsPolicy::required}) {
-    auto client = std::make_shared<ClientSessionConfig>();
-    client->helo_name = config.server.hostname;
-    client->tls = policy;
-    clients[static_cast<std::size_t>(policy)] = std::move(client);
+  std::array<std::array<std::shared_ptr<const ClientSessionConfig>, 3>, 2> clients;
+  for (const bool lmtp : {false, true}) {
+    for (const TlsPolicy policy : {TlsPolicy::off, TlsPolicy::opportunistic, TlsPolicy::required}) {
+      auto client = std::make_shared<ClientSessionConfig>();
+      client->helo_name = config.server.hostname;
+      client->lmtp = lmtp;
+      client->tls = policy;
+      clients[lmtp ? 1 : 0][static_cast<std::size_t>(policy)] = std::move(client);
+    }
   }
   auto settings = std::make_shared<DeliverySettings>(DeliverySettings{
       .hostname = config.server.hostname,

@@ -10,18 +10,19 @@
 #include "mta/inbound/connection.hpp"
 #include "mta/net/tls_context.hpp"
 #include "mta/smtp/server_session.hpp"
-#include "policy/users_file.hpp"
+#include "policy/password_checker.hpp"
 #include "queue/store.hpp"
 
 namespace relayq::mta {
 
-// The files [tls], [auth] and [[dkim.sign]] name, loaded once for every listener. Throws
-// ConfigError ("FILE:LINE: tls.cert PATH: why"): a start or a reload that cannot read them
-// fails whole.
+// The files [tls], [auth] and [[dkim.sign]] name (or [auth]'s Dovecot), loaded once for every
+// listener. Throws ConfigError ("FILE:LINE: tls.cert PATH: why"): a start or a reload that
+// cannot read them fails whole.
 struct InboundFiles {
-  std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
-  std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
-  std::shared_ptr<const PolicySettings> policy;    // [policy] with the signing keys
+  std::shared_ptr<const net::TlsContext> tls;  // null without [tls]
+  // [auth] users_file or dovecot; null without either (no AUTH).
+  std::shared_ptr<const policy::PasswordChecker> passwords;
+  std::shared_ptr<const PolicySettings> policy;  // [policy] with the signing keys
 };
 InboundFiles load_inbound_files(const Config& config);
 

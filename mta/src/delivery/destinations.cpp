@@ -59,7 +59,11 @@ void DeliveryEngine::open_connection(Destination& destination) {
   ++destination.resolving;
   const Route route = destination.route;
   auto done = [this, key = route.key](dns::NextHopResult result) { on_resolved(key, result); };
-  if (route.mx) {
+  if (!route.unix_path.empty()) {
+    dns::NextHopResult local;  // nothing to resolve: the connection has its path
+    local.status = dns::NextHopStatus::ok;
+    done(std::move(local));
+  } else if (route.mx) {
     dns::resolve_domain(*resolver_, route.name, route.port, random_, std::move(done));
   } else {
     dns::resolve_host(*resolver_, route.name, route.port, std::move(done));
@@ -78,8 +82,8 @@ void DeliveryEngine::on_resolved(const std::string& key, const dns::NextHopResul
   }
   if (destination.queue.empty()) return;
   auto connection = std::make_unique<OutboundConnection>(
-      loop_.loop(), *this, key, result.hops,
-      settings_->clients[static_cast<std::size_t>(destination.route.tls)], settings_->timeouts,
+      loop_.loop(), *this, key, result.hops, destination.route.unix_path,
+      settings_->client(destination.route.lmtp, destination.route.tls), settings_->timeouts,
       tls_for(destination.route));
   OutboundConnection* pointer = connection.get();
   destination.connections.push_back(pointer);
@@ -96,7 +100,7 @@ OutboundTls DeliveryEngine::tls_for(const Route& route) {
     tls.context = it->second;
   tls.sessions = &tls_sessions_;
   if (route.tls == TlsPolicy::opportunistic)
-    tls.plaintext_fallback = settings_->clients[static_cast<std::size_t>(TlsPolicy::off)];
+    tls.plaintext_fallback = settings_->client(route.lmtp, TlsPolicy::off);
   return tls;
 }
 

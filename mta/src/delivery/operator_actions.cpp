@@ -45,6 +45,12 @@ void DeliveryEngine::admin(queue::MessageId id, AdminAction action, QueueAdmin::
     done({AdminOutcome::failed, "relayq is stopping"});
     return;
   }
+  // "Retry now" means a connection attempt now: a destination that is backing off would
+  // answer the retried message with its last failure, without trying (a mailbox server that
+  // is back, say).
+  if (action == AdminAction::retry) {
+    for (auto& [key, destination] : destinations_) destination.dead_until_ms = 0;
+  }
   auto [it, fresh] = active_.try_emplace(id);
   it->second.admin_ops.push_back({action, std::move(done)});
   if (!fresh) return;  // a delivery round (or another change) is in progress: after it ends

@@ -1,4 +1,5 @@
-// Destinations of recipient domains: smarthost, then [routes."domain"], then MX.
+// Destinations of recipient domains: [routes."domain"] (SMTP or LMTP), then the smarthost,
+// then MX.
 #include "mta/delivery/router.hpp"
 
 namespace relayq::mta {
@@ -10,13 +11,15 @@ void set_tls(Route& route, const std::string& policy, const std::string& ca) {
   if (route.tls == TlsPolicy::required) route.tls_ca = ca;
 }
 
-Route host_route(const std::string& host_port) {
-  const HostPort target = parse_host_port(host_port);
+Route host_route(const std::string& nexthop) {
+  const Nexthop target = parse_nexthop(nexthop);
   Route route;
   route.mx = false;
-  route.key = "host:" + host_port;
-  route.name = target.host;
-  route.port = target.port;
+  route.key = target.lmtp ? nexthop : "host:" + nexthop;
+  route.name = target.unix_path.empty() ? target.address.host : "localhost";
+  route.port = target.address.port;
+  route.lmtp = target.lmtp;
+  route.unix_path = target.unix_path;
   return route;
 }
 
@@ -36,7 +39,11 @@ Router::Router(const Config& config) : mx_port_(config.delivery.port) {
   }
   for (const auto& [domain, route] : config.routes) {
     Route& out = routes_.emplace(domain, host_route(route.nexthop)).first->second;
-    set_tls(out, route.tls.empty() ? delivery.tls : route.tls,
+    // A unix socket never gets TLS (the config reader refuses asking for it).
+    set_tls(out,
+            !out.unix_path.empty() ? "off"
+            : route.tls.empty()    ? delivery.tls
+                                   : route.tls,
             route.tls_ca.empty() ? delivery.tls_ca : route.tls_ca);
     // Routes to one host with different TLS demands must not share connections.
     if (!route.tls.empty() || !route.tls_ca.empty())

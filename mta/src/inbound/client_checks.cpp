@@ -28,8 +28,9 @@ std::string_view to_string(IprevResult result) {
 
 }  // namespace
 
-ClientChecks::ClientChecks(std::shared_ptr<const PolicySettings> settings, ResolverSource resolver,
-                           metrics::Metrics& metrics, dns::IpAddress client, std::string hostname)
+ClientChecks::ClientChecks(std::shared_ptr<const PolicySettings> settings,
+                           policy::ResolverSource resolver, metrics::Metrics& metrics,
+                           dns::IpAddress client, std::string hostname)
     : settings_(std::move(settings)),
       dns_(std::move(resolver)),
       metrics_(metrics),

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "dns/ip_address.hpp"
-#include "inbound/policy_dns.hpp"
 #include "metrics/metrics.hpp"
 #include "mta/inbound/policy_settings.hpp"
 #include "mta/smtp/authentication_results.hpp"
 #include "mta/smtp/server_session.hpp"
+#include "policy/resolver_dns.hpp"
 #include "policy/spf.hpp"
 
 namespace relayq::mta {
@@ -26,7 +26,7 @@ class ClientChecks : public std::enable_shared_from_this<ClientChecks> {
  public:
   using Verdict = std::function<void(SenderVerdict verdict, std::string detail)>;
 
-  ClientChecks(std::shared_ptr<const PolicySettings> settings, ResolverSource resolver,
+  ClientChecks(std::shared_ptr<const PolicySettings> settings, policy::ResolverSource resolver,
                metrics::Metrics& metrics, dns::IpAddress client, std::string hostname);
 
   // Starts the reverse DNS lookup (policy.rdns not off) so that it is done by MAIL.
@@ -47,7 +47,7 @@ class ClientChecks : public std::enable_shared_from_this<ClientChecks> {
   void finish_if_ready();
 
   std::shared_ptr<const PolicySettings> settings_;
-  PolicyDns dns_;
+  policy::ResolverDns dns_;
   metrics::Metrics& metrics_;
   dns::IpAddress client_;
   std::string hostname_;

@@ -13,7 +13,7 @@
 #include "inbound/message_checks.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/inbound/proxy_header.hpp"
-#include "mta/net/tcp_stream.hpp"
+#include "mta/net/socket_stream.hpp"
 #include "mta/net/tls_stream.hpp"
 #include "mta/smtp/replies.hpp"
 
@@ -39,7 +39,7 @@ void InboundConnection::accept(uv_stream_t* server, ListenerShared& listener,
                                InboundContext& context) {
   auto connection = std::make_shared<InboundConnection>(listener, context);
   InboundConnection& c = *connection;
-  c.stream_ = net::TcpStream::accept(server, c);
+  c.stream_ = net::SocketStream::accept(server, c);
   if (c.stream_ == nullptr) return;
   uv_timer_init(context.loop->loop(), &c.timer_);
   c.timer_.data = &c;
@@ -220,8 +220,9 @@ void InboundConnection::stream_secured(const TlsInfo& info) {
   pump();
 }
 
-// Password hashes are slow on purpose: they run on libuv's thread pool, never on the loop.
-// Reading stops meanwhile, so that a client cannot pile up input behind its AUTH.
+// Password checks block (hashes are slow on purpose; Dovecot is a round trip away): they run on
+// libuv's thread pool, never on the loop. Reading stops meanwhile, so that a client cannot pile
+// up input behind its AUTH.
 void InboundConnection::check_credentials(Credentials credentials) {
   stream_->stop_reading();
   uv_timer_stop(&timer_);
@@ -239,41 +240,60 @@ void InboundConnection::check_credentials(Credentials credentials) {
   struct Check {
     uv_work_t request{};
     std::shared_ptr<InboundConnection> connection;
-    std::shared_ptr<const policy::UsersFile> users;
+    std::shared_ptr<const policy::PasswordChecker> passwords;
+    policy::PasswordClient client;
     Credentials credentials;
-    bool ok = false;
+    policy::PasswordCheck result;
   };
-  auto* check = new Check{{}, shared_from_this(), settings_->users, std::move(credentials), false};
+  policy::PasswordClient client{.address = peer_address_, .local = std::nullopt};
+  if (auto local = stream_->local())
+    client.local = dns::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&*local));
+  auto* check = new Check{
+      {}, shared_from_this(), settings_->passwords, std::move(client), std::move(credentials), {}};
   check->request.data = check;
   uv_queue_work(
       context_.loop->loop(), &check->request,
       [](uv_work_t* request) {
         auto* check = static_cast<Check*>(request->data);
         std::string& password = check->credentials.password;
-        check->ok = check->users && check->users->verify(check->credentials.user, password);
+        // No checker means no AUTH offered, so no credentials: refused all the same.
+        if (check->passwords)
+          check->result = check->passwords->check(check->credentials.user, password, check->client);
         OPENSSL_cleanse(password.data(), password.size());
       },
       [](uv_work_t* request, int) {
         std::unique_ptr<Check> check(static_cast<Check*>(request->data));
-        check->connection->on_checked(check->credentials.user, check->ok);
+        check->connection->on_checked(check->credentials.user, check->result);
       });
 }
 
-void InboundConnection::on_checked(const std::string& user, bool ok) {
+// An unavailable check (Dovecot down, say) is no failed password: the throttle does not count
+// it, and the client is told to try again later.
+void InboundConnection::on_checked(const std::string& user, const policy::PasswordCheck& result) {
   const std::string client = peer_address_.to_string();
-  if (ok) {
-    context_.auth_throttle->succeeded(peer_address_);
-    spdlog::info("event=auth_ok listener={} client={} user={}", listener_.name, client,
-                 quoted(user));
-  } else {
-    const std::uint32_t failures =
-        context_.auth_throttle->failed(peer_address_, AuthThrottle::Clock::now());
-    spdlog::warn("event=auth_failed listener={} client={} user={} recent_failures={}",
-                 listener_.name, client, quoted(user), failures);
+  AuthVerdict verdict = AuthVerdict::accepted;
+  switch (result.verdict) {
+    case policy::PasswordVerdict::accepted:
+      context_.auth_throttle->succeeded(peer_address_);
+      spdlog::info("event=auth_ok listener={} client={} user={}", listener_.name, client,
+                   quoted(user));
+      break;
+    case policy::PasswordVerdict::refused: {
+      verdict = AuthVerdict::rejected;
+      const std::uint32_t failures =
+          context_.auth_throttle->failed(peer_address_, AuthThrottle::Clock::now());
+      spdlog::warn("event=auth_failed listener={} client={} user={} recent_failures={}",
+                   listener_.name, client, quoted(user), failures);
+      break;
+    }
+    case policy::PasswordVerdict::unavailable:
+      verdict = AuthVerdict::unavailable;
+      spdlog::error("event=auth_unavailable listener={} client={} user={} error={}", listener_.name,
+                    client, quoted(user), quoted(result.detail));
+      break;
   }
   if (closing_) return;
-  session_->credentials_checked(ok ? AuthVerdict::accepted : AuthVerdict::rejected,
-                                static_cast<std::int64_t>(uv_now(context_.loop->loop())));
+  session_->credentials_checked(verdict, static_cast<std::int64_t>(uv_now(context_.loop->loop())));
   pump();
 }
 

@@ -104,7 +104,7 @@ class MessageJob : public std::enable_shared_from_this<MessageJob> {
     for (const auto& signature : dkim_)
       if (signature.result == policy::DkimResult::pass)
         in.dkim_pass_domains.push_back(signature.domain);
-    ResolverSource resolver = input_.resolver;
+    policy::ResolverSource resolver = input_.resolver;
     policy::evaluate_dmarc(
         in,
         [resolver](const std::string& name, std::function<void(const dns::TextAnswer&)> done) {

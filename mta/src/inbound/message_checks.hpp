@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "inbound/policy_dns.hpp"
 #include "metrics/metrics.hpp"
 #include "mta/inbound/policy_settings.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/smtp/authentication_results.hpp"
+#include "policy/resolver_dns.hpp"
 #include "policy/spf.hpp"
 #include "queue/message.hpp"
 
@@ -23,7 +23,7 @@ namespace relayq::mta {
 
 struct MessageCheckInput {
   std::shared_ptr<const PolicySettings> settings;
-  ResolverSource resolver;
+  policy::ResolverSource resolver;
   net::LoopThread* loop = nullptr;
   metrics::Metrics* metrics = nullptr;
   std::string authserv_id;  // server.hostname

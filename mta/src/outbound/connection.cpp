@@ -8,19 +8,26 @@
 
 #include "mta/common/log_format.hpp"
 
-#include "mta/net/tcp_stream.hpp"
+#include "mta/net/socket_stream.hpp"
 #include "mta/net/tls_stream.hpp"
 
 namespace relayq::mta {
 
 OutboundConnection::OutboundConnection(uv_loop_t* loop, ConnectionEvents& events,
                                        std::string destination, std::vector<dns::NextHop> hops,
+                                       std::string unix_path,
                                        std::shared_ptr<const ClientSessionConfig> session_config,
                                        OutboundTimeouts timeouts, OutboundTls tls)
     : loop_(loop),
       events_(events),
       destination_(std::move(destination)),
-      hops_(std::move(hops)),
+      // A unix socket is one hop; the loops below count it like any other.
+      hops_(unix_path.empty() ? std::move(hops)
+                              : std::vector<dns::NextHop>{{.host = "localhost",
+                                                           .address = {},
+                                                           .port = 0,
+                                                           .preference = 0}}),
+      unix_path_(std::move(unix_path)),
       session_config_(std::move(session_config)),
       timeouts_(timeouts),
       tls_(std::move(tls)) {}
@@ -44,6 +51,7 @@ void OutboundConnection::start() {
 
 std::string OutboundConnection::nexthop() const {
   if (hop_ >= hops_.size()) return {};
+  if (!unix_path_.empty()) return "unix:" + unix_path_;
   const auto& hop = hops_[hop_];
   const std::string ip = (hop.address.v6 ? "IPv6:" : "") + hop.address.to_string();
   return hop.host + "[" + ip + "]:" + std::to_string(hop.port);
@@ -76,11 +84,17 @@ void OutboundConnection::connect_hop() {
                     nexthop(), to_string(from), to_string(to));
     });
   }
-  const sockaddr_storage address = hop.address.to_sockaddr(hop.port);
   int rc = 0;
   ++open_handles_;
   connected_ = false;
-  stream_ = net::TcpStream::connect(loop_, reinterpret_cast<const sockaddr&>(address), *this, rc);
+  if (!unix_path_.empty()) {
+    stream_ = net::SocketStream::connect_unix(loop_, unix_path_, *this);
+    arm_timer(timeouts_.connect_ms);
+    return;
+  }
+  const sockaddr_storage address = hop.address.to_sockaddr(hop.port);
+  stream_ =
+      net::SocketStream::connect(loop_, reinterpret_cast<const sockaddr&>(address), *this, rc);
   if (rc != 0) {
     stream_ = nullptr;  // closing itself already
     hop_failed({0, "connect to " + nexthop() + ": " + uv_strerror(rc)});

@@ -69,7 +69,7 @@ void ClientSession::Impl::on_greeting(SmtpReply reply) {
     return close_with(std::move(reply));
   }
   enter_state(ClientState::greeting);
-  command(Step::ehlo, "EHLO ", config->helo_name);
+  command(Step::ehlo, config->lmtp ? "LHLO " : "EHLO ", config->helo_name);
 }
 
 void ClientSession::Impl::on_ehlo(SmtpReply reply) {
@@ -77,8 +77,9 @@ void ClientSession::Impl::on_ehlo(SmtpReply reply) {
     extensions = parse_ehlo_reply(reply.text);
     return greeted();
   }
-  // A permanent refusal is how a server without ESMTP answers EHLO (RFC 5321 3.2).
-  if (reply.permanent()) return command(Step::helo, "HELO ", config->helo_name);
+  // A permanent refusal is how a server without ESMTP answers EHLO (RFC 5321 3.2); LMTP has
+  // no older greeting to fall back to.
+  if (reply.permanent() && !config->lmtp) return command(Step::helo, "HELO ", config->helo_name);
   refuse_setup(std::move(reply));
 }
 

@@ -59,6 +59,8 @@ struct ClientSession::Impl {
     std::size_t rcpts_written = 0;
     std::size_t rcpts_answered = 0;
     bool writing_content = false;  // after 354, until the host has written all the content
+    // LMTP: end-of-data replies still to come, one per recipient accepted at RCPT.
+    std::size_t lmtp_replies = 0;
   };
 
   explicit Impl(std::shared_ptr<const ClientSessionConfig> config) : config(std::move(config)) {}
@@ -90,6 +92,7 @@ struct ClientSession::Impl {
   void write_rcpt();
   bool any_unsettled() const;
   void settle(const SmtpReply& reply);
+  void settle_next(SmtpReply reply);
   void end_transaction(bool was_cut_short);
 
   // Output, deadlines and state.

@@ -1,7 +1,9 @@
 // The client session's transactions: MAIL, RCPT and DATA pipelined when the server allows,
-// the content dot-stuffed, and the replies that settle each recipient. The session's thread
-// only; no I/O.
+// the content dot-stuffed, and the replies that settle each recipient (over LMTP, one per
+// accepted recipient after the content). The session's thread only; no I/O.
 #include "smtp/client_session_impl.hpp"
+
+#include <algorithm>
 
 namespace relayq::mta {
 
@@ -46,11 +48,22 @@ void ClientSession::Impl::on_data(SmtpReply reply) {
     output.append(".\r\n");
   }
   tx.writing_content = true;
-  awaited.push_back(Step::data_end);
+  // Over LMTP every accepted recipient gets a reply of its own (RFC 2033 4.2).
+  tx.lmtp_replies = 0;
+  if (config->lmtp) {
+    for (const Recipient& recipient : tx.recipients) tx.lmtp_replies += !recipient.settled;
+  }
+  for (std::size_t i = 0; i < std::max<std::size_t>(tx.lmtp_replies, 1); ++i)
+    awaited.push_back(Step::data_end);
 }
 
 void ClientSession::Impl::on_data_end(SmtpReply reply) {
   if (reply.code == 421) return close_with(std::move(reply));
+  if (tx.lmtp_replies > 0) {
+    settle_next(std::move(reply));
+    if (--tx.lmtp_replies > 0) return;
+    return end_transaction(false);
+  }
   // After the empty content that closed a DATA no recipient needed, start afresh too.
   const bool delivered = any_unsettled();
   settle(reply);
@@ -125,6 +138,16 @@ void ClientSession::Impl::settle(const SmtpReply& reply) {
     if (recipient.settled) continue;
     recipient.reply = reply;
     recipient.settled = true;
+  }
+}
+
+// Gives `reply` to the first recipient whose fate is still open (LMTP's replies come in the
+// order of the accepted RCPTs).
+void ClientSession::Impl::settle_next(SmtpReply reply) {
+  for (Recipient& recipient : tx.recipients) {
+    if (recipient.settled) continue;
+    recipient = {std::move(reply), true};
+    return;
   }
 }
 

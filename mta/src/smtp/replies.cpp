@@ -105,6 +105,8 @@ constexpr std::array kRows = {
              "4.7.0",
              "Too many failed authentication attempts, try again later",
              {}},
+    ReplyRow{
+        auth_unavailable, 454, "4.7.0", "Temporary authentication failure, try again later", {}},
     ReplyRow{auth_too_many_failures,
              421,
              "4.7.0",

@@ -174,6 +174,9 @@ void ServerSession::Impl::checked(AuthVerdict verdict) {
     case AuthVerdict::throttled:
       reply(Reply::auth_throttled);
       break;
+    case AuthVerdict::unavailable:
+      reply(Reply::auth_unavailable);
+      break;
   }
   if (shutdown_requested) return close_with(Reply::shutting_down, config->hostname);
   enter_state(SessionState::ready);

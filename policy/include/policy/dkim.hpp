@@ -52,6 +52,11 @@ using DkimKeyRecords = std::map<std::string, dns::TextAnswer>;
 // records: one result each. No signature: an empty vector. Any thread (worker pool); no DNS.
 std::vector<DkimSignatureResult> dkim_verify(std::string_view message, const DkimKeyRecords& keys);
 
+// The public key (p=) of a key record (RFC 6376 3.6.1), its whitespace removed, to tell which
+// key a record publishes: "" when the record is not a tag-list, has no p= or revokes the key (an
+// empty p=). Any thread.
+std::string dkim_record_key(std::string_view record);
+
 // A signing key for one domain and selector, loaded from a PEM file. Immutable after loading,
 // shared by worker threads.
 class DkimSigner {

@@ -1,6 +1,6 @@
 // The submission users file ([auth] users_file): who may send mail with a password, and the
 // check of a password against that user's crypt(3) hash. Loaded on the config thread (start and
-// reload), then shared read-only: verify() runs on worker threads, off the event loop.
+// reload), then shared read-only: verify() and check() run on worker threads, off the event loop.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "policy/password_checker.hpp"
+
 namespace relayq::policy {
 
 // A users file that cannot be used; the message is "PATH:LINE: what" (or "PATH: cannot read: ...").
@@ -20,7 +22,7 @@ class UsersFileError : public std::runtime_error {
 };
 
 // The [auth] users_file: "user:hash" lines of the users who may submit mail with a password.
-class UsersFile {
+class UsersFile final : public PasswordChecker {
  public:
   // Throws UsersFileError: unreadable file ("PATH: cannot read: <strerror>"), a line without ':',
   // an empty user, a duplicate user, or a hash that is not crypt(3) SHA-512 ("$6$...") or
@@ -35,6 +37,9 @@ class UsersFile {
   // constant time. An unknown user costs a hash all the same, so that timing does not tell which
   // users exist. A password containing NUL never verifies. Thread-safe.
   bool verify(std::string_view user, std::string_view password) const;
+  // verify() as a PasswordChecker: accepted or refused, never unavailable; `client` is not used.
+  PasswordCheck check(std::string_view user, std::string_view password,
+                      const PasswordClient& client) const override;
   std::size_t size() const;
 
  private:

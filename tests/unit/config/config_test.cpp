@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "dns/domain_name.hpp"
 #include "mta/config/config.hpp"
 
 using namespace relayq::mta;
@@ -147,8 +148,7 @@ TEST_CASE("The contract's example config parses, every key of it", "[mta][config
 
 TEST_CASE("An empty config gets the defaults", "[mta][config]") {
   const auto config = parse_config("", "empty.toml");
-  const Config defaults;
-  CHECK(config.server.hostname == defaults.server.hostname);
+  CHECK(config.server.hostname == machine_hostname());
   CHECK(config.server.loops == 0);
   CHECK(config.server.shutdown_timeout == 10s);
   CHECK(config.listeners.empty());
@@ -164,6 +164,18 @@ TEST_CASE("An empty config gets the defaults", "[mta][config]") {
   CHECK(config.policy.spf == "off");
   CHECK(config.lines.empty());
   CHECK(config.where("tls.cert") == "empty.toml");
+}
+
+TEST_CASE("server.hostname defaults to the machine's own name", "[mta][config]") {
+  // What gethostname() and the resolver make of it differ from machine to machine: a name,
+  // lower-case, the same for every config.
+  const std::string& machine = machine_hostname();
+  CHECK_FALSE(machine.empty());
+  CHECK(machine == relayq::dns::lower_case(machine));
+  CHECK(&machine == &machine_hostname());  // looked up once
+  CHECK(parse_config("[server]\nloops = 2\n", "test.toml").server.hostname == machine);
+  CHECK(parse_config("[server]\nhostname = \"mx.test\"\n", "test.toml").server.hostname ==
+        "mx.test");
 }
 
 TEST_CASE("Listener defaults and extension keys", "[mta][config]") {
@@ -410,7 +422,7 @@ TEST_CASE("Bad values are errors at their line", "[mta][config]") {
 TEST_CASE("Listener modes get what they need from [tls] and [auth]", "[mta][config]") {
   const std::pair<std::string_view, std::string_view> cases[] = {
       {"[[listener]]\nmode = \"submission\"\n",
-       "test.toml:2: listener.mode: submission and smtps need auth.users_file"},
+       "test.toml:2: listener.mode: submission and smtps need auth.users_file or auth.dovecot"},
       {"[auth]\nusers_file = \"u\"\n[[listener]]\n[[listener]]\naddress = \"[::1]:465\"\n"
        "mode = \"smtps\"\nplaintext_auth = true\n",
        "test.toml:6: listener.mode: needs tls.cert and tls.key (AUTH is offered under TLS only, "
@@ -445,6 +457,57 @@ TEST_CASE("Listener modes get what they need from [tls] and [auth]", "[mta][conf
   CHECK(smtps.tls.min_version == "TLSv1.3");
   CHECK(smtps.routes.at("a.test").tls == "required");
   CHECK(smtps.routes.at("a.test").tls_ca == "ca.pem");
+}
+
+TEST_CASE("[auth] dovecot: a unix socket or an IP address, never with users_file",
+          "[mta][config][auth]") {
+  const auto by_socket = parse_config(
+      "[auth]\ndovecot = \"unix:/run/dovecot/auth-client\"\n[[listener]]\nmode = "
+      "\"submission\"\nplaintext_auth = true\n",
+      "t.toml");
+  REQUIRE(by_socket.auth.dovecot);
+  CHECK(by_socket.auth.dovecot->socket_path == "/run/dovecot/auth-client");
+  CHECK(by_socket.auth.dovecot->to_string() == "unix:/run/dovecot/auth-client");
+  CHECK(by_socket.auth.users_file.empty());
+  const auto by_tcp = parse_config("[auth]\ndovecot = \"[::1]:12345\"\n", "t.toml");
+  REQUIRE(by_tcp.auth.dovecot);
+  CHECK(by_tcp.auth.dovecot->socket_path.empty());
+  CHECK(by_tcp.auth.dovecot->port == 12345);
+  CHECK(by_tcp.auth.dovecot->to_string() == "[::1]:12345");
+  CHECK_FALSE(parse_config("", "t.toml").auth.dovecot);
+  CHECK_FALSE(parse_config("[auth]\ndovecot = \"\"\nusers_file = \"u\"\n", "t.toml").auth.dovecot);
+
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"[auth]\nusers_file = \"/etc/relayq/users\"\ndovecot = \"127.0.0.1:12345\"\n",
+       "test.toml:3: auth.dovecot: set auth.users_file or auth.dovecot, not both"},
+      {"[auth]\ndovecot = \"127.0.0.1:12345\"\n\nusers_file = \"u\"\n",
+       "test.toml:2: auth.dovecot: set auth.users_file or auth.dovecot, not both"},
+      {"[auth]\ndovecot = \"unix:run/auth-client\"\n",
+       "test.toml:2: auth.dovecot: not an absolute socket path: \"unix:run/auth-client\"; expected "
+       "\"unix:/path/to/socket\" or \"ip:port\""},
+      {"[auth]\ndovecot = \"unix:\"\n",
+       "test.toml:2: auth.dovecot: not an absolute socket path: \"unix:\"; expected "
+       "\"unix:/path/to/socket\" or \"ip:port\""},
+      {"[auth]\ndovecot = \"dovecot.local:12345\"\n",
+       "test.toml:2: auth.dovecot: not an IP address: \"dovecot.local\" (expected ip:port or "
+       "[ipv6]:port); expected \"unix:/path/to/socket\" or \"ip:port\""},
+      {"[auth]\ndovecot = \"/run/dovecot/auth-client\"\n",
+       "test.toml:2: auth.dovecot: not an address: \"/run/dovecot/auth-client\": expected "
+       "host:port, or [IPv6]:port; expected \"unix:/path/to/socket\" or \"ip:port\""},
+      {"[auth]\ndovecot = \"127.0.0.1:0\"\n",
+       "test.toml:2: auth.dovecot: not a port (1-65535): \"0\"; expected \"unix:/path/to/socket\" "
+       "or \"ip:port\""},
+      {"[auth]\ndovecot = 12345\n", "test.toml:2: auth.dovecot: must be a string"},
+  };
+  for (const auto& [text, error] : cases) {
+    INFO(text);
+    CHECK(error_of(text) == error);
+  }
+  CHECK(error_of("[auth]\ndovecot = \"unix:/" + std::string(107, 'a') + "\"\n") ==
+        "test.toml:2: auth.dovecot: a unix socket's path has at most 107 bytes: \"unix:/" +
+            std::string(107, 'a') + "\"");
+  CHECK(parse_config("[auth]\ndovecot = \"unix:/" + std::string(106, 'a') + "\"\n", "t.toml")
+            .auth.dovecot->socket_path.size() == 107);
 }
 
 TEST_CASE("Policy modes take only their choices", "[mta][config]") {

@@ -25,7 +25,7 @@
 
 #include "dns/ip_address.hpp"
 #include "mta/net/listen_socket.hpp"
-#include "mta/net/tcp_stream.hpp"
+#include "mta/net/socket_stream.hpp"
 #include "mta/net/tls_context.hpp"
 #include "mta/net/tls_stream.hpp"
 #include "support/temp_dir.hpp"
@@ -176,7 +176,7 @@ class Loopback {
     uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 8, [](uv_stream_t* server, int) {
       auto* self = static_cast<Loopback*>(server->data);
       if (self->accepting_ == nullptr) return;
-      self->accepting_->stream = TcpStream::accept(server, *self->accepting_);
+      self->accepting_->stream = SocketStream::accept(server, *self->accepting_);
       self->accepting_ = nullptr;
     });
     sockaddr_storage bound{};
@@ -203,7 +203,7 @@ class Loopback {
     const sockaddr_storage address = dns::IpAddress::parse("127.0.0.1")->to_sockaddr(port_);
     int error = 0;
     client.stream =
-        TcpStream::connect(&loop_, reinterpret_cast<const sockaddr&>(address), client, error);
+        SocketStream::connect(&loop_, reinterpret_cast<const sockaddr&>(address), client, error);
     REQUIRE(error == 0);
     run_until([&] { return client.connect_status == 0 && server.stream != nullptr; });
   }

@@ -205,6 +205,8 @@ TEST_CASE("DkimSigner: dns_record() is what RFC 6376 and RFC 8463 publish", "[dk
   CHECK(rsa->dns_record().starts_with(
       "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
   CHECK(rsa->dns_record().size() == std::string("v=DKIM1; k=rsa; p=").size() + 392);
+  CHECK(relayq::policy::dkim_record_key(rsa->dns_record()) ==
+        rsa->dns_record().substr(std::string("v=DKIM1; k=rsa; p=").size()));
 
   const auto ed =
       DkimSigner::load("example.com", "e", write(dir, "ed.pem", pem_of(ed25519(), Pem::pkcs8)));

@@ -14,6 +14,7 @@
 using relayq::dns::Status;
 using relayq::dns::TextAnswer;
 using relayq::policy::dkim_key_names;
+using relayq::policy::dkim_record_key;
 using relayq::policy::dkim_verify;
 using relayq::policy::DkimKeyRecords;
 using relayq::policy::DkimResult;
@@ -246,6 +247,18 @@ TEST_CASE("dkim_key_names: one name per signature's key, in order", "[dkim]") {
   SECTION("a DKIM-Signature in the body is not one") {
     CHECK(dkim_key_names(body + "DKIM-Signature: d=example.com; s=k1\r\n").empty());
   }
+}
+
+TEST_CASE("dkim_record_key: the p= of a key record, unfolded", "[dkim]") {
+  CHECK(dkim_record_key("v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=") ==
+        "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+  // Resolvers join a record's strings; zone files and tools leave spaces in long keys.
+  CHECK(dkim_record_key("p=MIIB IjAN\tBgkq ;k=rsa") == "MIIBIjANBgkq");
+  CHECK(dkim_record_key("v=DKIM1; p=") == "");                // revoked
+  CHECK(dkim_record_key("v=DKIM1; k=rsa") == "");             // none
+  CHECK(dkim_record_key("v=spf1 ip4:192.0.2.1 -all") == "");  // another record
+  CHECK(dkim_record_key("p=abc; not a tag") == "");           // not a tag-list
+  CHECK(dkim_record_key("p=abc; p=def") == "");               // a tag twice: not a valid tag-list
 }
 
 TEST_CASE("DkimResult: RFC 8601 words", "[dkim]") {

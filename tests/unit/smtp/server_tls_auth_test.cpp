@@ -274,6 +274,25 @@ TEST_CASE("Failed AUTH: 535, throttled 454, and 421 after too many", "[smtp][aut
   CHECK(client.session->closed());
 }
 
+TEST_CASE("AUTH that cannot be checked now: 454, and no failure counted", "[smtp][auth]") {
+  Client client = tls_client();
+  through_tls(client);
+  client.send("EHLO c.test\r\n");
+  const std::string attempt = crlf({"AUTH PLAIN " + plain_response("alice", "pw")});
+  for (int i = 0; i < 5; ++i) {  // more than max_auth_failures: none of them is the client's
+    client.send(attempt);
+    REQUIRE(client.session->take_credentials());
+    client.session->credentials_checked(AuthVerdict::unavailable, client.now);
+    CHECK(client.settle() == "454 4.7.0 Temporary authentication failure, try again later\r\n");
+    CHECK(client.session->authenticated_user().empty());
+  }
+  CHECK_FALSE(client.session->closed());
+  client.send(attempt);
+  client.session->credentials_checked(AuthVerdict::accepted, client.now);
+  CHECK(client.settle() == "235 2.7.0 Authentication successful\r\n");
+  CHECK(client.session->authenticated_user() == "alice");
+}
+
 TEST_CASE("Submission: MAIL needs AUTH first; then any domain may be reached", "[smtp][auth]") {
   // A client outside relay.networks, on a listener that requires AUTH.
   Client client = tls_client([](ServerSessionConfig& c) { c.auth_required = true; }, "192.0.2.7");

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "dns/ip_address.hpp"
+#include "policy/dovecot_auth.hpp"
 #include "queue/retry_policy.hpp"
 
 namespace relayq::mta {
@@ -50,7 +52,7 @@ struct ListenerConfig {
 using RetryConfig = queue::RetryPolicy;
 
 struct RouteConfig {
-  std::string nexthop;  // "host:port"
+  std::string nexthop;  // "host:port", "lmtp:host:port" or "lmtp:unix:/path"
   std::string tls;      // off | opportunistic | required; empty = delivery.tls
   std::string tls_ca;   // with tls = "required": verify the certificate against this CA file
 };
@@ -65,8 +67,8 @@ struct Config {
   std::string path;  // the file this came from
 
   struct Server {
-    std::string hostname = "localhost";
-    unsigned loops = 0;  // event loop threads; 0 = one per core
+    std::string hostname;  // as read: the file's, else machine_hostname()
+    unsigned loops = 0;    // event loop threads; 0 = one per core
     Duration shutdown_timeout = std::chrono::seconds(10);
   } server;
 
@@ -126,8 +128,10 @@ struct Config {
     std::string ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20";
   } tls;
 
+  // Who submission users are: a users file, or Dovecot's auth service (one or the other).
   struct Auth {
     std::string users_file;
+    std::optional<policy::DovecotEndpoint> dovecot;  // "unix:PATH" or "ip:port"
   } auth;
 
   struct Policy {
@@ -155,6 +159,11 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The default of server.hostname, as Postfix's myhostname: the machine's fully qualified name,
+// which getaddrinfo(AI_CANONNAME) gives for gethostname()'s (from /etc/hosts or DNS), else
+// gethostname()'s own; lower-case. Looked up once per process, and only when a config needs it.
+const std::string& machine_hostname();
+
 // Reads and validates a config file. Throws ConfigError on the first problem.
 Config load_config(const std::string& path);
 
@@ -172,5 +181,14 @@ struct HostPort {
 };
 // "192.0.2.1:25", "[2001:db8::1]:25" or "mx.example:25". Throws std::invalid_argument.
 HostPort parse_host_port(std::string_view text);
+
+// A route's next hop: "host:port" (SMTP), "lmtp:host:port" or "lmtp:unix:/path" (LMTP).
+struct Nexthop {
+  bool lmtp = false;
+  std::string unix_path;  // LMTP over this unix socket; `address` is unused then
+  HostPort address;
+};
+// Throws std::invalid_argument.
+Nexthop parse_nexthop(std::string_view text);
 
 }  // namespace relayq::mta

@@ -36,13 +36,17 @@ struct DeliverySettings {
   Router router;
   queue::RetryPolicies retry;
   std::uint32_t max_connections_per_destination = 20;  // across all loops
-  // The client session's settings for each TlsPolicy (by its value), and the client TLS
-  // contexts by CA file ("": encryption without verification).
-  std::array<std::shared_ptr<const ClientSessionConfig>, 3> clients;
+  // The client session's settings for SMTP and LMTP (by `lmtp`) and each TlsPolicy (by its
+  // value), and the client TLS contexts by CA file ("": encryption without verification).
+  std::array<std::array<std::shared_ptr<const ClientSessionConfig>, 3>, 2> clients;
   std::map<std::string, std::shared_ptr<const net::TlsContext>> tls_contexts;
   dns::ResolverOptions resolver;
   OutboundTimeouts timeouts;
   std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
+
+  const std::shared_ptr<const ClientSessionConfig>& client(bool lmtp, TlsPolicy tls) const {
+    return clients[lmtp ? 1 : 0][static_cast<std::size_t>(tls)];
+  }
 };
 
 class DeliveryEngine : public ConnectionEvents {

@@ -1,5 +1,5 @@
-// Which destination a recipient domain goes to: its configured route, else the smarthost, else
-// the domain's MX hosts. Recipients with the same destination share connections.
+// Which destination a recipient domain goes to: its configured route (SMTP or LMTP), else the
+// smarthost, else the domain's MX hosts. Recipients with the same destination share connections.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +12,14 @@
 namespace relayq::mta {
 
 struct Route {
-  bool mx = true;    // resolve `name` as a mail domain (MX); else `name` is a host to connect to
-  std::string key;   // the destination's identity: "mx:example.org" or "host:10.0.0.1:25"
+  bool mx = true;  // resolve `name` as a mail domain (MX); else `name` is a host to connect to
+  // The destination's identity: "mx:example.org", "host:10.0.0.1:25", "lmtp:127.0.0.1:24" or
+  // "lmtp:unix:/run/dovecot/lmtp".
+  std::string key;
   std::string name;  // the domain (mx) or host name / IP literal (host)
   std::uint16_t port = 25;
+  bool lmtp = false;      // speak LMTP (RFC 2033) to the next hop
+  std::string unix_path;  // LMTP over this unix socket instead of `name` and `port`
   TlsPolicy tls = TlsPolicy::opportunistic;  // [delivery] tls, or the route's own
   // Verify the next hop's certificate (chain to this CA file, name = the host connected to);
   // only with tls = required: an opportunistic hop whose certificate fails gets no better

@@ -21,7 +21,7 @@
 #include "mta/net/stream.hpp"
 #include "mta/net/tls_context.hpp"
 #include "mta/smtp/server_session.hpp"
-#include "policy/users_file.hpp"
+#include "policy/password_checker.hpp"
 #include "queue/census.hpp"
 #include "queue/store.hpp"
 
@@ -30,9 +30,10 @@ namespace relayq::mta {
 // What a listener's connections start with. A reload makes new ones; connections keep theirs.
 struct ListenerSettings {
   std::shared_ptr<const ServerSessionConfig> session;
-  std::shared_ptr<const net::TlsContext> tls;      // null without [tls]
-  std::shared_ptr<const policy::UsersFile> users;  // null without [auth] users_file
-  bool implicit_tls = false;                       // smtps: TLS from the first byte
+  std::shared_ptr<const net::TlsContext> tls;  // null without [tls]
+  // [auth] users_file or dovecot; null without either (no AUTH).
+  std::shared_ptr<const policy::PasswordChecker> passwords;
+  bool implicit_tls = false;    // smtps: TLS from the first byte
   bool proxy_protocol = false;  // a PROXY header names the client before anything else
   std::shared_ptr<const PolicySettings> policy = std::make_shared<PolicySettings>();
   // Per client address, for clients without relay rights.
@@ -99,7 +100,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void handle_closed();
   void start_tls();
   void check_credentials(Credentials credentials);
-  void on_checked(const std::string& user, bool ok);
+  void on_checked(const std::string& user, const policy::PasswordCheck& result);
   void check_sender(const SenderCheck& check);
   void check_and_store(queue::Message message);
   void store(queue::Message message);

@@ -59,6 +59,8 @@ class Stream {
   virtual void close() = 0;
   // The address of the other end, when the stream is connected to one.
   virtual std::optional<sockaddr_storage> peer() const = 0;
+  // The address of this end, when the stream is connected (Dovecot is told it, as lip).
+  virtual std::optional<sockaddr_storage> local() const = 0;
 };
 
 }  // namespace relayq::mta::net

@@ -48,6 +48,7 @@ class TlsStream final : public Stream, private StreamEvents {
   void close_after_writes() override;
   void close() override;
   std::optional<sockaddr_storage> peer() const override { return inner_->peer(); }
+  std::optional<sockaddr_storage> local() const override { return inner_->local(); }
 
  private:
   TlsStream(Stream* inner, std::shared_ptr<const TlsContext> context, StreamEvents& events);

@@ -1,6 +1,6 @@
-// One outbound SMTP connection to a destination: tries its next hops in order until one
-// greets us, then carries transactions one after another (reuse) until told to quit. Each hop
-// is tried over a net::Stream of its own. Loop thread only.
+// One outbound SMTP (or LMTP) connection to a destination: tries its next hops in order (or
+// its unix socket) until one greets us, then carries transactions one after another (reuse) until
+// told to quit. Each hop is tried over a net::Stream of its own. Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -63,8 +63,10 @@ struct OutboundTimeouts {
 
 class OutboundConnection : private net::StreamEvents {
  public:
+  // Tries `hops` in order; or, when `unix_path` is set, that unix socket alone (LMTP to a
+  // mailbox server on this machine; `hops` is then ignored).
   OutboundConnection(uv_loop_t* loop, ConnectionEvents& events, std::string destination,
-                     std::vector<dns::NextHop> hops,
+                     std::vector<dns::NextHop> hops, std::string unix_path,
                      std::shared_ptr<const ClientSessionConfig> session_config,
                      OutboundTimeouts timeouts, OutboundTls tls = {});
   ~OutboundConnection() override;
@@ -118,6 +120,7 @@ class OutboundConnection : private net::StreamEvents {
   std::string destination_;
   std::vector<dns::NextHop> hops_;
   std::size_t hop_ = 0;
+  std::string unix_path_;
   std::shared_ptr<const ClientSessionConfig> session_config_;
   OutboundTimeouts timeouts_;
   OutboundTls tls_;

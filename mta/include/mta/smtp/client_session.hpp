@@ -1,4 +1,4 @@
-// The outbound SMTP dialogue as an I/O-free state machine: the host connects, feeds the
+// The outbound SMTP (or LMTP) dialogue as an I/O-free state machine: the host connects, feeds the
 // server's bytes in, writes what the session emits, and hands it messages one at a time. The
 // host runs the TLS handshake when the session asks for it (STARTTLS). Not thread-safe: one
 // session per connection, used on that connection's loop thread.
@@ -34,8 +34,11 @@ enum class TlsPolicy {
 std::string_view to_string(TlsPolicy policy);
 
 struct ClientSessionConfig {
-  std::string helo_name = "localhost";  // our hostname, for EHLO/HELO
-  TlsPolicy tls = TlsPolicy::off;       // STARTTLS to the next hop
+  std::string helo_name = "localhost";  // our hostname, for EHLO/HELO (LHLO)
+  // LMTP (RFC 2033) instead of SMTP: LHLO with no HELO fallback, and after the end of data one
+  // reply per recipient the server accepted at RCPT, each deciding that recipient's fate.
+  bool lmtp = false;
+  TlsPolicy tls = TlsPolicy::off;  // STARTTLS to the next hop
   // RFC 5321 4.5.3.2 client timeouts.
   std::chrono::milliseconds greeting_timeout = std::chrono::minutes(5);
   std::chrono::milliseconds command_timeout = std::chrono::minutes(5);  // EHLO, MAIL, RCPT, RSET
@@ -54,7 +57,8 @@ struct OutboundMessage {
 };
 
 // The fate of each recipient of an OutboundMessage, in order: its RCPT reply when that was not
-// 2xx, else the reply to the end of data (or MAIL's reply when MAIL failed).
+// 2xx, else the reply to the end of data (its own reply there, over LMTP), or MAIL's reply when
+// MAIL failed.
 struct TransactionResult {
   std::vector<SmtpReply> recipients;
 };

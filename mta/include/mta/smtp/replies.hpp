@@ -81,6 +81,7 @@ enum class Reply : std::uint8_t {
   auth_needs_tls,          // 538 5.7.11
   already_authenticated,   // 503 5.5.1
   auth_throttled,          // 454 4.7.0
+  auth_unavailable,        // 454 4.7.0, the password could not be checked now
   auth_too_many_failures,  // 421 4.7.0 {hostname} ..., and the connection closes
   auth_required,           // 530 5.7.0                      reason auth_required
   // The host's checks of the client and sender (RFC 7372 codes).

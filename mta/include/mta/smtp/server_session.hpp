@@ -94,7 +94,8 @@ class SessionObserver {
 enum class AuthVerdict {
   accepted,
   rejected,
-  throttled,  // too many failures from this client address lately: not even checked
+  throttled,    // too many failures from this client address lately: not even checked
+  unavailable,  // could not be checked now (the auth service is down): no failure of the client's
 };
 
 // What the host checks before a MAIL is accepted (with check_senders).
@@ -132,7 +133,8 @@ class ServerSession {
   // session starts over, waiting for EHLO (RFC 3207 4.2), and records TLS in Received:.
   void tls_established(const TlsInfo& info, std::int64_t now_ms);
   // The verdict on the credentials taken with take_credentials(); replies 235, 535 or 454
-  // (421 and closing after too many failures) and goes on with pipelined input.
+  // (421 and closing after too many failures; unavailable counts as none) and goes on with
+  // pipelined input.
   void credentials_checked(AuthVerdict verdict, std::int64_t now_ms);
   // The verdict on the sender taken with take_sender_check(): 250 to the MAIL, or the refusal
   // with `detail` in its text (the SPF explanation, the client's address); then pipelined

@@ -1,5 +1,6 @@
-// The lookups of the policy checks (SPF, reverse DNS, DKIM keys, DMARC records) over the loop's
-// c-ares resolver. Loop thread only.
+// The lookups of the policy checks (SPF, reverse DNS, DKIM keys, DMARC records) over a c-ares
+// resolver: the daemon's on each loop, `relayq check-dns`'s on its own. The resolver's thread
+// only.
 #pragma once
 
 #include <functional>
@@ -8,15 +9,15 @@
 #include "dns/resolver.hpp"
 #include "policy/spf.hpp"
 
-namespace relayq::mta {
+namespace relayq::policy {
 
-// The resolver is looked up at each query, not kept: a reload may replace the loop's resolver
+// The resolver is looked up at each query, not kept: a reload may replace a loop's resolver
 // while a check is under way (its pending lookups then answer "temporary").
 using ResolverSource = std::function<dns::Resolver&()>;
 
-class PolicyDns : public policy::SpfDns {
+class ResolverDns : public SpfDns {
  public:
-  explicit PolicyDns(ResolverSource resolver) : resolver_(std::move(resolver)) {}
+  explicit ResolverDns(ResolverSource resolver) : resolver_(std::move(resolver)) {}
 
   void txt(const std::string& name, std::function<void(const dns::TextAnswer&)> done) override;
   void a(const std::string& name, std::function<void(const dns::AddressAnswer&)> done) override;
@@ -29,4 +30,4 @@ class PolicyDns : public policy::SpfDns {
   ResolverSource resolver_;
 };
 
-}  // namespace relayq::mta
+}  // namespace relayq::policy

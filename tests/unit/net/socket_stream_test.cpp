@@ -1,4 +1,4 @@
-// net::TcpStream on a real loopback socket: connect and accept, bytes both ways, writes that
+// net::SocketStream on a real loopback socket: connect and accept, bytes both ways, writes that
 // outlast the socket buffer, the end of the peer, and closing after the last write.
 #include <uv.h>
 
@@ -9,7 +9,7 @@
 
 #include "dns/ip_address.hpp"
 #include "mta/net/listen_socket.hpp"
-#include "mta/net/tcp_stream.hpp"
+#include "mta/net/socket_stream.hpp"
 
 namespace relayq::mta::net {
 namespace {
@@ -44,7 +44,7 @@ struct Pair {
     listener.data = this;
     uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 8, [](uv_stream_t* server, int) {
       auto* pair = static_cast<Pair*>(server->data);
-      pair->server.stream = TcpStream::accept(server, pair->server);
+      pair->server.stream = SocketStream::accept(server, pair->server);
     });
     sockaddr_storage bound{};
     int length = sizeof(bound);
@@ -53,7 +53,7 @@ struct Pair {
     const sockaddr_storage address = dns::IpAddress::parse("127.0.0.1")->to_sockaddr(port);
     int error = 0;
     client.stream =
-        TcpStream::connect(&loop, reinterpret_cast<const sockaddr&>(address), client, error);
+        SocketStream::connect(&loop, reinterpret_cast<const sockaddr&>(address), client, error);
     REQUIRE(error == 0);
     run_until([&] { return client.connect_status == 0 && server.stream != nullptr; });
   }
@@ -113,7 +113,7 @@ TEST_CASE("tcp streams report a refused connect", "[net]") {
   // Port 9 (discard) is closed on a test machine: the kernel refuses at once.
   const sockaddr_storage address = dns::IpAddress::parse("127.0.0.1")->to_sockaddr(9);
   client.stream =
-      TcpStream::connect(&loop, reinterpret_cast<const sockaddr&>(address), client, error);
+      SocketStream::connect(&loop, reinterpret_cast<const sockaddr&>(address), client, error);
   REQUIRE(error == 0);
   while (client.connect_status == 1 && uv_run(&loop, UV_RUN_ONCE) != 0) {
   }
