@@ -3,7 +3,9 @@
 IMAP (imaplib) and POP3 (poplib) with its body intact and relayq's Received and
 Authentication-Results headers; one message to several users gets a reply per user; the
 submission listener with AUTH delivers the same way; with Dovecot stopped the message waits
-in the queue and arrives exactly once when it is back."""
+in the queue and arrives exactly once when it is back. With verify_recipients, relayq asks
+Dovecot at RCPT time: an unknown user is refused (550 5.1.1) instead of bounced later, and a
+Dovecot that cannot answer gets the client a temporary refusal."""
 import email
 import imaplib
 import poplib
@@ -35,7 +37,7 @@ def dns(tmp_path):
     server.stop()
 
 
-def lmtp_relay(make_relay, dns, nexthop, listener_extra="", extra=""):
+def lmtp_relay(make_relay, dns, nexthop, listener_extra="", extra="", verify=False):
     """A relay that is local.test's MX: strangers (everyone but 10/8) may send to it."""
     return make_relay(
         relay_networks='["10.0.0.0/8"]', relay_domains='["local.test"]', delivery="",
@@ -43,6 +45,7 @@ def lmtp_relay(make_relay, dns, nexthop, listener_extra="", extra=""):
         extra=f"""{extra}
 [routes."local.test"]
 nexthop = "{nexthop}"
+verify_recipients = {"true" if verify else "false"}
 
 [dns]
 servers = ["127.0.0.1:{dns.port}"]
@@ -106,7 +109,8 @@ def test_mail_is_read_back_over_imap_and_pop3(make_relay, dns, dovecot, over):
     assert read["Authentication-Results"].startswith("relay.test;")
     assert "spf=pass" in read["Authentication-Results"]
     if over == "unix":
-        assert f"nexthop=unix:{dovecot.lmtp_socket} status=sent" in relay.log_text()
+        wait_until(lambda: f"nexthop=unix:{dovecot.lmtp_socket} status=sent" in relay.log_text(),
+                   what="the delivery over the unix socket in the log")
 
     [popped] = pop3_messages(dovecot, "alice@local.test")
     assert popped["Message-ID"] == "<imap-and-pop3@sender.test>"
@@ -160,3 +164,48 @@ def test_mailbox_server_down_defers_then_delivers_once(make_relay, dns, dovecot)
     relay.stop()
     assert relay.inspect() == []  # nothing left to send again
     assert len(imap_messages(dovecot, "alice@local.test")) == 1
+
+
+def rcpt_replies(port, recipients):
+    """MAIL, then one RCPT per recipient (from a stranger); the (code, text) of each RCPT."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.sender.test")
+        client.mail("carol@sender.test")
+        return [client.rcpt(recipient) for recipient in recipients]
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_unknown_local_users_are_refused_at_rcpt(make_relay, dns, dovecot, over):
+    nexthop = (f"lmtp:127.0.0.1:{dovecot.lmtp_port}" if over == "tcp"
+               else f"lmtp:unix:{dovecot.lmtp_socket}")
+    relay = lmtp_relay(make_relay, dns, nexthop, verify=True)
+    replies = rcpt_replies(relay.smtp_port, ["alice@local.test", "nobody@local.test",
+                                             "ALICE@local.test"])
+    assert replies[0][0] == 250
+    assert replies[1] == (550, b"5.1.1 <nobody@local.test>: Recipient address rejected: "
+                               b"no such user")
+    assert replies[2][0] == 250
+    wait_until(lambda: "event=recipient_refused" in relay.log_text(), what="the log line")
+    assert "rcpt=nobody@local.test reason=unknown" in relay.log_text()
+
+    # A whole message to a known user still arrives; the unknown one never reaches the queue.
+    with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as client:
+        refused = client.sendmail("carol@sender.test", ["alice@local.test", "nobody@local.test"],
+                                  message("verified"))
+    assert set(refused) == {"nobody@local.test"}
+    assert wait_for_inbox(dovecot, "alice@local.test", 1)[0]["Subject"] == "verified"
+    relay.stop()
+    assert relay.inspect() == []  # no bounce waiting for anyone
+
+
+def test_recipients_cannot_be_verified_while_dovecot_is_down(make_relay, dns, dovecot):
+    relay = lmtp_relay(make_relay, dns, f"lmtp:127.0.0.1:{dovecot.lmtp_port}", verify=True)
+    dovecot.stop()
+    [reply] = rcpt_replies(relay.smtp_port, ["alice@local.test"])
+    assert reply[0] == 451
+    assert reply[1].startswith(b"4.4.3 <alice@local.test>: Recipient address rejected")
+    wait_until(lambda: "event=recipient_probe_failed rcpt=alice@local.test" in relay.log_text(),
+               what="the probe's failure in the log")
+
+    dovecot.start()
+    assert rcpt_replies(relay.smtp_port, ["alice@local.test"])[0][0] == 250

@@ -64,6 +64,7 @@ def test_relayq_and_dovecot_name_the_same_sockets():
     relayq, dovecot = relayq_config(), dovecot_config()
     domain = relayq["relay"]["domains"][0]
     assert relayq["routes"][domain]["nexthop"] == "lmtp:unix:/run/dovecot/lmtp-relayq"
+    assert relayq["routes"][domain]["verify_recipients"] is True
     assert relayq["auth"]["dovecot"] == "unix:/run/dovecot/auth-relayq"
     # Dovecot's base_dir is /run/dovecot: a unix_listener's name is its path under it.
     for service, listener in (("lmtp", "lmtp-relayq"), ("auth", "auth-relayq")):

@@ -17,9 +17,11 @@ enum class RejectReason : std::uint8_t {
   too_many_recipients,
   storage,
   timeout,
-  auth_required,  // MAIL without AUTH on a listener that requires it
-  spf,            // the sender's SPF failed (policy.spf = reject), or could not be checked
-  rdns,           // the client has no forward-confirmed reverse DNS (policy.rdns = require)
+  auth_required,         // MAIL without AUTH on a listener that requires it
+  spf,                   // the sender's SPF failed (policy.spf = reject), or could not be checked
+  rdns,                  // the client has no forward-confirmed reverse DNS (policy.rdns = require)
+  unknown_recipient,     // our mailbox server has no such user (550 5.1.1 at RCPT)
+  unverified_recipient,  // our mailbox server could not say now (4xx at RCPT)
 };
 inline constexpr std::array kRejectReasons = {
     RejectReason::relay_denied,
@@ -32,6 +34,8 @@ inline constexpr std::array kRejectReasons = {
     RejectReason::auth_required,
     RejectReason::spf,
     RejectReason::rdns,
+    RejectReason::unknown_recipient,
+    RejectReason::unverified_recipient,
 };
 
 // relayq_outbound_replies_total{class}: a next hop's reply by class; error = no reply at all.
@@ -94,6 +98,10 @@ constexpr std::string_view label(RejectReason reason) {
       return "spf";
     case RejectReason::rdns:
       return "rdns";
+    case RejectReason::unknown_recipient:
+      return "unknown_recipient";
+    case RejectReason::unverified_recipient:
+      return "unverified_recipient";
   }
   return "unknown";
 }

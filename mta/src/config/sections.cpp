@@ -299,9 +299,18 @@ void read_delivery(Section& s, Config::Delivery& delivery) {
 void read_route(Section& s, std::string_view name, std::map<std::string, RouteConfig>& routes) {
   auto& route = routes[to_domain(name)];
   bool unix_socket = false;
+  bool lmtp = false;
   s.read_required("nexthop", [&](auto& v) {
     route.nexthop = to_string(v);
-    unix_socket = !parse_nexthop(route.nexthop).unix_path.empty();
+    const Nexthop nexthop = parse_nexthop(route.nexthop);
+    unix_socket = !nexthop.unix_path.empty();
+    lmtp = nexthop.lmtp;
+  });
+  s.read("verify_recipients", [&](auto& v) {
+    route.verify_recipients = to_bool(v);
+    // A probe asks a mailbox server of ours; asking a stranger's MX (a callout) is abuse.
+    if (route.verify_recipients && !lmtp)
+      throw std::invalid_argument("verify_recipients needs an LMTP next hop (\"lmtp:...\")");
   });
   s.read("tls", [&](auto& v) {
     route.tls = to_choice(v, {"off", "opportunistic", "required"});

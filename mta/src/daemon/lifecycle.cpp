@@ -127,6 +127,9 @@ void Daemon::create_workers() {
         [this](queue::MessageId id) { deliver(id); }, census_);
     DeliveryEngine* engine = worker->engine.get();
     worker->inbound.context.resolver = [engine]() -> dns::Resolver& { return engine->resolver(); };
+    worker->prober = std::make_unique<RecipientProber>(worker->thread.loop(), engine->settings(),
+                                                       worker->inbound.context.resolver);
+    worker->inbound.context.verifier = worker->prober.get();
     workers_.push_back(std::move(worker));
   }
   std::vector<InboundLoop*> inbound;
@@ -212,7 +215,11 @@ void Daemon::stop() {
   }
   for (auto& worker : workers_) {
     DeliveryEngine* engine = worker->engine.get();
-    worker->thread.post([engine] { engine->stop(); });
+    RecipientProber* prober = worker->prober.get();
+    worker->thread.post([engine, prober] {
+      prober->stop();
+      engine->stop();
+    });
   }
   store_->close();  // the last batch's completions still reach the running loops
   for (auto& worker : workers_) worker->thread.stop();

@@ -2,12 +2,15 @@
 // thread; each call builds a fresh snapshot that nothing changes afterwards, so loops share it.
 #include "daemon/settings.hpp"
 
+#include <algorithm>
 #include <array>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "mta/common/ascii.hpp"
 #include "mta/delivery/router.hpp"
 #include "mta/smtp/client_session.hpp"
 #include "policy/dovecot_auth.hpp"
@@ -95,6 +98,16 @@ std::shared_ptr<const ListenerSettings> listener_settings_for(const Config& conf
   session->auth_without_tls = listener.plaintext_auth;
   session->auth_required = listener.mode != ListenerMode::relay;
   session->check_senders = files.policy->checks_senders();
+  std::vector<std::string> verified;
+  for (const auto& [domain, route] : config.routes)
+    if (route.verify_recipients) verified.push_back(domain);
+  if (!verified.empty()) {
+    session->verifies_recipients = [verified](std::string_view domain) {
+      return std::any_of(verified.begin(), verified.end(), [domain](const std::string& ours) {
+        return equals_ignore_case(ours, domain);
+      });
+    };
+  }
   return std::make_shared<const ListenerSettings>(ListenerSettings{
       .session = std::move(session),
       .tls = files.tls,

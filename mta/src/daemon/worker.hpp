@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mta/delivery/engine.hpp"
+#include "mta/delivery/recipient_prober.hpp"
 #include "mta/inbound/listeners.hpp"
 #include "mta/net/loop_thread.hpp"
 
@@ -17,6 +18,8 @@ struct Worker {
   net::LoopThread thread;
   InboundLoop inbound;
   std::unique_ptr<DeliveryEngine> engine;
+  // Verifies recipients of our own domains for this loop's inbound sessions.
+  std::unique_ptr<RecipientProber> prober;
 };
 
 }  // namespace relayq::mta

@@ -182,6 +182,10 @@ void InboundConnection::pump() {
     check_sender(*check);
     return;
   }
+  if (auto recipient = session_->take_recipient_check()) {
+    verify_recipient(*recipient);
+    return;
+  }
   if (auto message = session_->take_message()) {
     store_started_ns_ = uv_hrtime();
     stream_->stop_reading();
@@ -195,7 +199,7 @@ void InboundConnection::pump() {
   }
   if (session_->state() != SessionState::storing &&
       session_->state() != SessionState::authenticating &&
-      session_->state() != SessionState::checking) {
+      session_->state() != SessionState::checking && session_->state() != SessionState::verifying) {
     stream_->start_reading();
     arm_timer();
   }
@@ -312,6 +316,26 @@ void InboundConnection::check_sender(const SenderCheck& check) {
             verdict, detail, static_cast<std::int64_t>(uv_now(self->context_.loop->loop())));
         self->pump();
       });
+}
+
+// The RCPT waits for our mailbox server's word on the recipient; reading stops meanwhile.
+void InboundConnection::verify_recipient(const std::string& recipient) {
+  stream_->stop_reading();
+  uv_timer_stop(&timer_);
+  auto done = [self = shared_from_this(), recipient](RecipientVerdict verdict) {
+    if (self->closing_) return;
+    if (verdict != RecipientVerdict::exists) {
+      spdlog::info("event=recipient_refused listener={} client={} rcpt={} reason={}",
+                   self->listener_.name, self->peer_address_.to_string(), recipient,
+                   verdict == RecipientVerdict::unknown ? "unknown" : "not_verified");
+    }
+    self->session_->recipient_checked(
+        verdict, static_cast<std::int64_t>(uv_now(self->context_.loop->loop())));
+    self->pump();
+  };
+  // Without a verifier (a host that has none) the recipient is taken as it is.
+  if (context_.verifier == nullptr) return done(RecipientVerdict::exists);
+  context_.verifier->verify(recipient, std::move(done));
 }
 
 // Content checks for strangers' mail, signatures for our users', then the store.

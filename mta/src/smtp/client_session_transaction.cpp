@@ -28,8 +28,13 @@ void ClientSession::Impl::on_mail(SmtpReply reply) {
 void ClientSession::Impl::on_rcpt(SmtpReply reply) {
   if (reply.code == 421) return close_with(std::move(reply));
   Recipient& recipient = tx.recipients[tx.rcpts_answered++];
-  if (!reply.success() && !recipient.settled) recipient = {std::move(reply), true};
-  if (tx.pipelined) return;
+  // A probe keeps every RCPT reply: an accepted one is its answer too.
+  if ((!reply.success() || tx.message.probe) && !recipient.settled)
+    recipient = {std::move(reply), true};
+  if (tx.pipelined) {
+    if (tx.message.probe && tx.rcpts_answered == tx.recipients.size()) end_transaction(true);
+    return;
+  }
   if (tx.rcpts_written < tx.recipients.size()) return write_rcpt();
   if (!any_unsettled()) return end_transaction(true);
   command(Step::data, "DATA");
@@ -95,7 +100,7 @@ void ClientSession::Impl::start(OutboundMessage message) {
   if (!tx.pipelined) return;
   // One write for the whole group (RFC 2920 3.1): DATA is where a group must end.
   while (tx.rcpts_written < tx.recipients.size()) write_rcpt();
-  command(Step::data, "DATA");
+  if (!tx.message.probe) command(Step::data, "DATA");
 }
 
 void ClientSession::Impl::refuse_all(const OutboundMessage& message, const SmtpReply& reply) {

@@ -121,6 +121,15 @@ constexpr std::array kRows = {
     ReplyRow{rdns_temporary, 450, "4.7.25",
              "Reverse DNS of client address {} failed temporarily, try again later",
              RejectReason::rdns},
+    ReplyRow{unknown_recipient, 550, "5.1.1", "<{}>: Recipient address rejected: no such user",
+             RejectReason::unknown_recipient},
+    ReplyRow{recipient_temporary, 450, "4.2.0",
+             "<{}>: Recipient address rejected: the mailbox server says try again later",
+             RejectReason::unverified_recipient},
+    ReplyRow{recipient_unverifiable, 451, "4.4.3",
+             "<{}>: Recipient address rejected: the mailbox server cannot be reached, try again "
+             "later",
+             RejectReason::unverified_recipient},
     ReplyRow{remote_size_limit, 552, "5.3.4", "Message size exceeds remote limit", {}},
     ReplyRow{remote_no_smtputf8, 553, "5.6.7", "Remote server does not support SMTPUTF8", {}},
 };

@@ -64,6 +64,7 @@ std::size_t ServerSession::Impl::run(std::string_view bytes) {
         break;
       case SessionState::storing:
       case SessionState::checking:
+      case SessionState::verifying:
       case SessionState::authenticating:
       case SessionState::closed:
         return pos;
@@ -213,6 +214,34 @@ void ServerSession::Impl::sender_verdict(SenderVerdict verdict, std::string_view
   drain_buffer();
 }
 
+// The host's verdict on the recipient of the RCPT held in state verifying; the transaction
+// goes on either way.
+void ServerSession::Impl::recipient_verdict(RecipientVerdict verdict) {
+  last_command_ms = now_ms;
+  const std::string recipient = std::exchange(tx.verifying, {});
+  enter_state(SessionState::mail);
+  switch (verdict) {
+    case RecipientVerdict::exists:
+      tx.recipients.push_back(recipient);
+      reply(Reply::recipient_ok);
+      break;
+    case RecipientVerdict::unknown:
+      count_refusal(Reply::unknown_recipient);
+      reply(Reply::unknown_recipient, recipient);
+      break;
+    case RecipientVerdict::temporary:
+      count_refusal(Reply::recipient_temporary);
+      reply(Reply::recipient_temporary, recipient);
+      break;
+    case RecipientVerdict::unavailable:
+      count_refusal(Reply::recipient_unverifiable);
+      reply(Reply::recipient_unverifiable, recipient);
+      break;
+  }
+  if (shutdown_requested) return close_with(Reply::shutting_down, config->hostname);
+  drain_buffer();
+}
+
 void ServerSession::Impl::reset_transaction() {
   enter_state(greeted() ? SessionState::ready : SessionState::greeting);
 }
@@ -241,6 +270,7 @@ void ServerSession::Impl::enter_state(SessionState next) {
     case SessionState::mail:
     case SessionState::storing:
     case SessionState::checking:
+    case SessionState::verifying:
     case SessionState::auth:
     case SessionState::authenticating:
       break;
@@ -303,6 +333,8 @@ std::string_view to_string(SessionState state) {
       return "storing";
     case SessionState::checking:
       return "checking";
+    case SessionState::verifying:
+      return "verifying";
     case SessionState::closed:
       return "closed";
     case SessionState::handshake:
@@ -361,6 +393,12 @@ void ServerSession::sender_checked(SenderVerdict verdict, std::string_view detai
   impl_->sender_verdict(verdict, detail);
 }
 
+void ServerSession::recipient_checked(RecipientVerdict verdict, std::int64_t now_ms) {
+  if (impl_->state != SessionState::verifying) return;
+  impl_->now_ms = now_ms;
+  impl_->recipient_verdict(verdict);
+}
+
 void ServerSession::timed_out(std::int64_t now_ms) {
   const SessionState state = impl_->state;
   if (state == SessionState::closed || impl_->waiting_for_host()) return;
@@ -401,6 +439,10 @@ std::optional<SenderCheck> ServerSession::take_sender_check() {
   return std::exchange(impl_->sender_check, std::nullopt);
 }
 
+std::optional<std::string> ServerSession::take_recipient_check() {
+  return std::exchange(impl_->recipient_check, std::nullopt);
+}
+
 const std::string& ServerSession::authenticated_user() const {
   static const std::string none;
   return impl_->authenticated ? impl_->auth_user : none;
@@ -432,6 +474,7 @@ std::int64_t ServerSession::deadline_ms() const {
     }
     case SessionState::storing:
     case SessionState::checking:
+    case SessionState::verifying:
     case SessionState::authenticating:
     case SessionState::closed:
       return std::numeric_limits<std::int64_t>::max();

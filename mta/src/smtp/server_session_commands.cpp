@@ -143,6 +143,11 @@ void ServerSession::Impl::on_rcpt(std::string_view argument) {
       std::string_view(path.mailbox).substr(0, path.mailbox.rfind('@'));
   if (!config->relay->may_route(peer.address, authenticated, local_part))
     return refuse(Reply::routing_denied);
+  if (config->verifies_recipients && config->verifies_recipients(path.domain)) {
+    tx.verifying = path.mailbox;
+    recipient_check = path.mailbox;
+    return enter_state(SessionState::verifying);
+  }
   tx.recipients.push_back(path.mailbox);
   reply(Reply::recipient_ok);
 }

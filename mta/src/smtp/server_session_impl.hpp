@@ -34,6 +34,7 @@ struct ServerSession::Impl {
     queue::MessageId id = 0;
     std::int64_t received_ms = 0;
     std::optional<ContentReader> content;  // from DATA or the first BDAT on
+    std::string verifying;                 // the RCPT held in state verifying
   };
 
   // The BDAT chunk being read.
@@ -80,6 +81,7 @@ struct ServerSession::Impl {
   // The host's checks of a sender.
   bool has_relay_rights() const;
   void sender_verdict(SenderVerdict verdict, std::string_view detail);
+  void recipient_verdict(RecipientVerdict verdict);
 
   // Content.
   void start_content(Framing framing);
@@ -105,7 +107,7 @@ struct ServerSession::Impl {
   // ends it.
   bool waiting_for_host() const {
     return state == SessionState::storing || state == SessionState::authenticating ||
-           state == SessionState::checking;
+           state == SessionState::checking || state == SessionState::verifying;
   }
 
   static const std::array<CommandSpec<Impl>, 14> kCommands;
@@ -131,9 +133,10 @@ struct ServerSession::Impl {
   std::optional<TlsInfo> tls;       // once the handshake completed
   bool starttls_requested = false;  // until take_starttls()
   std::optional<AuthExchange> auth_exchange;
-  std::optional<Credentials> credentials;   // until take_credentials()
-  std::optional<SenderCheck> sender_check;  // until take_sender_check()
-  std::string auth_user;                    // while authenticating, then once authenticated
+  std::optional<Credentials> credentials;      // until take_credentials()
+  std::optional<SenderCheck> sender_check;     // until take_sender_check()
+  std::optional<std::string> recipient_check;  // until take_recipient_check()
+  std::string auth_user;                       // while authenticating, then once authenticated
   bool authenticated = false;
   std::uint32_t auth_failures = 0;
   std::uint32_t errors = 0;         // 4xx and 5xx replies since the last message queued

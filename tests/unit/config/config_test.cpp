@@ -596,3 +596,30 @@ TEST_CASE("load_config reads files and names the unreadable ones", "[mta][config
   CHECK_THROWS_WITH(load_config(dir.string()), dir.string() + ": cannot read file: Is a directory");
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("LMTP next hops: host:port or a unix socket, verify_recipients only there", "[config]") {
+  const auto config = parse_config(
+      "[routes.\"a.test\"]\nnexthop = \"lmtp:127.0.0.1:24\"\nverify_recipients = true\n"
+      "[routes.\"b.test\"]\nnexthop = \"lmtp:unix:/run/dovecot/lmtp\"\ntls = \"off\"\n",
+      "test.toml");
+  CHECK(config.routes.at("a.test").verify_recipients);
+  CHECK_FALSE(config.routes.at("b.test").verify_recipients);
+  const Nexthop tcp = parse_nexthop("lmtp:[::1]:24");
+  CHECK(tcp.lmtp);
+  CHECK(tcp.address.host == "::1");
+  CHECK(tcp.address.port == 24);
+  const Nexthop unix_socket = parse_nexthop("lmtp:unix:/run/dovecot/lmtp");
+  CHECK(unix_socket.unix_path == "/run/dovecot/lmtp");
+  CHECK_FALSE(parse_nexthop("mx.test:25").lmtp);
+
+  CHECK(error_of("[routes.\"a.test\"]\nnexthop = \"lmtp:unix:run/lmtp\"\n")
+            .starts_with("test.toml:2: routes.a.test.nexthop: not a unix socket path"));
+  CHECK(error_of("[routes.\"a.test\"]\nnexthop = \"lmtp:unix:/" + std::string(107, 'x') + "\"\n")
+            .starts_with("test.toml:2: routes.a.test.nexthop: not a unix socket path"));
+  CHECK(error_of("[routes.\"a.test\"]\nnexthop = \"lmtp:unix:/run/lmtp\"\ntls = \"required\"\n") ==
+        "test.toml:3: routes.a.test.tls: a unix socket next hop takes no TLS (tls = \"off\" or "
+        "unset)");
+  CHECK(error_of("[routes.\"a.test\"]\nnexthop = \"10.0.0.1:25\"\nverify_recipients = true\n") ==
+        "test.toml:3: routes.a.test.verify_recipients: verify_recipients needs an LMTP next hop "
+        "(\"lmtp:...\")");
+}

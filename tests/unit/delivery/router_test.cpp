@@ -1,5 +1,5 @@
 // Unit tests of the router's order (the contract's): a domain's own [routes] entry, then the
-// smarthost, then the domain's MX.
+// smarthost, then the domain's MX; and LMTP routes.
 #include <catch2/catch.hpp>
 
 #include "mta/config/config.hpp"
@@ -28,6 +28,28 @@ nexthop = "mailbox.test:2525"
   const Route direct = mx.route_for("far.example");
   CHECK(direct.key == "mx:far.example");
   CHECK(direct.port == 25);
+}
+
+TEST_CASE("LMTP routes speak LMTP, over TCP or a unix socket without TLS", "[delivery][router]") {
+  const Router router(parse_config(R"(
+[routes."tcp.test"]
+nexthop = "lmtp:127.0.0.1:24"
+[routes."unix.test"]
+nexthop = "lmtp:unix:/run/dovecot/lmtp"
+)",
+                                   "test.toml"));
+  const Route tcp = router.route_for("tcp.test");
+  CHECK(tcp.lmtp);
+  CHECK(tcp.key == "lmtp:127.0.0.1:24");
+  CHECK(tcp.name == "127.0.0.1");
+  CHECK(tcp.port == 24);
+  CHECK(tcp.unix_path.empty());
+  const Route unix_socket = router.route_for("unix.test");
+  CHECK(unix_socket.lmtp);
+  CHECK(unix_socket.key == "lmtp:unix:/run/dovecot/lmtp");
+  CHECK(unix_socket.unix_path == "/run/dovecot/lmtp");
+  CHECK(unix_socket.tls == TlsPolicy::off);  // whatever [delivery] tls says
+  CHECK_FALSE(router.route_for("other.test").lmtp);
 }
 
 }  // namespace

@@ -86,3 +86,30 @@ TEST_CASE("LMTP client: whatever ends the session between the per-recipient repl
   check_result(server.result(), {{250, "250 2.0.0 <a@y.test> Saved"}, kRefused, second});
   CHECK(server.session.state() == (closes(event) ? ClientState::closed : ClientState::idle));
 }
+
+TEST_CASE("A probe asks MAIL and RCPT only, and keeps every RCPT reply", "[client_lmtp]") {
+  const bool pipelined = GENERATE(false, true);
+  INFO((pipelined ? "pipelined" : "one command at a time"));
+  LmtpServer server;
+  server.connect();
+  server.say("220 mx.test LMTP ready\r\n");
+  server.say(pipelined ? kLhloReply : lines({"250-mx.test", "250 8BITMIME"}));
+  auto probe = message({"a@y.test", "nobody@y.test"}, "");
+  probe.sender.clear();
+  probe.probe = true;
+  const std::string written = server.send(std::move(probe));
+  if (pipelined) {
+    CHECK(written == "MAIL FROM:<>\r\nRCPT TO:<a@y.test>\r\nRCPT TO:<nobody@y.test>\r\n");
+    server.say("250 2.1.0 OK\r\n250 2.1.5 OK\r\n550 5.1.1 <nobody@y.test> unknown\r\n");
+  } else {
+    CHECK(written == "MAIL FROM:<>\r\n");
+    CHECK(server.say("250 2.1.0 OK\r\n") == "RCPT TO:<a@y.test>\r\n");
+    CHECK(server.say("250 2.1.5 OK\r\n") == "RCPT TO:<nobody@y.test>\r\n");
+    CHECK(server.say("550 5.1.1 <nobody@y.test> unknown\r\n").empty());
+  }
+  check_result(server.result(),
+               {{250, "250 2.1.5 OK"}, {550, "550 5.1.1 <nobody@y.test> unknown"}});
+  CHECK(server.session.state() == ClientState::idle);
+  // The transaction was left open: the next one starts with RSET.
+  CHECK(server.send(message({"a@y.test"})).starts_with("RSET\r\n"));
+}

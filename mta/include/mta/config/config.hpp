@@ -55,6 +55,8 @@ struct RouteConfig {
   std::string nexthop;  // "host:port", "lmtp:host:port" or "lmtp:unix:/path"
   std::string tls;      // off | opportunistic | required; empty = delivery.tls
   std::string tls_ca;   // with tls = "required": verify the certificate against this CA file
+  // Ask the (LMTP) next hop whether each recipient exists before accepting its RCPT.
+  bool verify_recipients = false;
 };
 
 struct DkimSignConfig {

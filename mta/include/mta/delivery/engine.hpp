@@ -78,6 +78,8 @@ class DeliveryEngine : public ConnectionEvents {
   // The loop's resolver, which the inbound policy checks share; after start(), and replaced by
   // update_settings() when the DNS servers change.
   dns::Resolver& resolver() { return *resolver_; }
+  // The current settings; the pointer itself is replaced by update_settings().
+  const std::shared_ptr<const DeliverySettings>& settings() const { return settings_; }
 
  private:
   // A recipient deferred in this round, with what was said (for a "delayed" DSN).

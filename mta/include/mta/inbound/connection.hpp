@@ -14,6 +14,7 @@
 
 #include "dns/resolver.hpp"
 #include "metrics/metrics.hpp"
+#include "mta/common/recipient_verifier.hpp"
 #include "mta/inbound/auth_throttle.hpp"
 #include "mta/inbound/client_limits.hpp"
 #include "mta/inbound/policy_settings.hpp"
@@ -68,6 +69,8 @@ struct InboundContext {
   // The loop's DNS resolver, for the policy checks (looked up at each use: a reload may
   // replace it).
   std::function<dns::Resolver&()> resolver;
+  // Asks our mailbox server whether a recipient exists (for RCPTs the session holds).
+  RecipientVerifier* verifier = nullptr;
   std::unordered_set<InboundConnection*> connections;
   bool shutting_down = false;
 };
@@ -102,6 +105,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void check_credentials(Credentials credentials);
   void on_checked(const std::string& user, const policy::PasswordCheck& result);
   void check_sender(const SenderCheck& check);
+  void verify_recipient(const std::string& recipient);
   void check_and_store(queue::Message message);
   void store(queue::Message message);
 

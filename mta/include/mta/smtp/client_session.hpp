@@ -54,6 +54,10 @@ struct OutboundMessage {
   std::shared_ptr<const std::string> body;  // CRLF lines, not dot-stuffed (as stored)
   bool eight_bit_mime = false;
   bool smtputf8 = false;  // the message needs SMTPUTF8 (non-ASCII addresses or headers)
+  // Only ask: MAIL and RCPT, no content; each recipient's result is its RCPT reply, 2xx
+  // included (whether a mailbox server knows a user), and the next transaction starts with
+  // RSET.
+  bool probe = false;
 };
 
 // The fate of each recipient of an OutboundMessage, in order: its RCPT reply when that was not

@@ -89,6 +89,10 @@ enum class Reply : std::uint8_t {
   spf_temporary,   // 451 4.7.24                        reason spf
   rdns_failed,     // 550 5.7.25 {client address}      reason rdns
   rdns_temporary,  // 450 4.7.25 {client address}      reason rdns
+  // The host's verification of a recipient in one of our domains (RecipientVerifier).
+  unknown_recipient,       // 550 5.1.1 <{recipient}>        reason unknown_recipient
+  recipient_temporary,     // 450 4.2.0 <{recipient}>        reason unverified_recipient
+  recipient_unverifiable,  // 451 4.4.3 <{recipient}>        reason unverified_recipient
   // Made up for a recipient by the client session, standing for the next hop's refusal.
   remote_size_limit,   // 552 5.3.4
   remote_no_smtputf8,  // 553 5.6.7

@@ -12,6 +12,7 @@
 
 #include "dns/ip_address.hpp"
 #include "metrics/labels.hpp"
+#include "mta/common/recipient_verifier.hpp"
 #include "mta/common/tls_info.hpp"
 #include "mta/smtp/auth_exchange.hpp"
 #include "policy/relay_rules.hpp"
@@ -49,6 +50,9 @@ struct ServerSessionConfig {
   // Each MAIL from a client without relay rights (not authenticated, not in relay.networks)
   // waits for the host's checks of the client and sender (reverse DNS, SPF): take_sender_check().
   bool check_senders = false;
+  // Recipients in domains the host verifies (RecipientVerifier::verifies) wait for its
+  // verdict before their RCPT is answered: take_recipient_check(). Null: none is verified.
+  std::function<bool(std::string_view domain)> verifies_recipients;
   std::function<queue::MessageId()> next_id;  // the store's id source
   // The host's wall clock (ms since the epoch): the Received date and the envelope's time.
   std::function<std::int64_t()> wall_clock_ms;
@@ -67,6 +71,7 @@ enum class SessionState {
   bdat,            // reading a BDAT chunk
   storing,         // message handed to the store, waiting for message_stored()
   checking,        // MAIL held while the host checks the sender, until sender_checked()
+  verifying,       // RCPT held while the host verifies the recipient, until recipient_checked()
   handshake,       // STARTTLS accepted: the host runs the handshake, then tls_established()
   auth,            // AUTH in progress: reading the client's base64 responses
   authenticating,  // credentials with the host, waiting for credentials_checked()
@@ -140,6 +145,9 @@ class ServerSession {
   // with `detail` in its text (the SPF explanation, the client's address); then pipelined
   // input goes on.
   void sender_checked(SenderVerdict verdict, std::string_view detail, std::int64_t now_ms);
+  // The verdict on the recipient taken with take_recipient_check(): 250 to the RCPT, or its
+  // refusal (550 5.1.1, 450 4.2.0, 451 4.4.3); then pipelined input goes on.
+  void recipient_checked(RecipientVerdict verdict, std::int64_t now_ms);
   // deadline_ms() has passed: replies 421 and closes.
   void timed_out(std::int64_t now_ms);
   // The daemon is stopping: replies 421 4.3.2 (unless a store is in flight) and closes.
@@ -155,6 +163,8 @@ class ServerSession {
   std::optional<Credentials> take_credentials();
   // Once, when a MAIL waits for the host's checks (state checking).
   std::optional<SenderCheck> take_sender_check();
+  // Once, when a RCPT waits for the host's verdict (state verifying): the recipient.
+  std::optional<std::string> take_recipient_check();
   // The user AUTH proved, or empty.
   const std::string& authenticated_user() const;
   // The client may relay (authenticated, or in relay.networks): its mail is ours to sign, not
@@ -163,7 +173,8 @@ class ServerSession {
   SessionState state() const;
   bool closed() const { return state() == SessionState::closed; }
   // Monotonic time by which more input must arrive (command and data timeouts, minimum data
-  // rate). Meaningless while the host has the next step (storing, checking, authenticating) or
+  // rate). Meaningless while the host has the next step (storing, checking, verifying,
+  // authenticating) or
   // closed.
   std::int64_t deadline_ms() const;
 
