@@ -148,16 +148,22 @@ def test_submission_with_auth_delivers_to_the_mailbox(tmp_path, make_relay, dns,
     assert any("by relay.test" in received for received in read.get_all("Received"))
 
 
-def test_mailbox_server_down_defers_then_delivers_once(make_relay, dns, dovecot):
+@pytest.mark.parametrize("retried_by", ["schedule", "operator"])
+def test_mailbox_server_down_defers_then_delivers_once(make_relay, dns, dovecot, retried_by):
+    """Back by itself on a short retry schedule; or, on the default one (5 minutes), at once
+    with `relayq queue retry --all`, which also ends the destination's back-off."""
     dovecot.stop()
-    relay = lmtp_relay(make_relay, dns, f"lmtp:127.0.0.1:{dovecot.lmtp_port}")
+    schedule = ('[retry]\ninitial = "1s"\nfactor = 1.0\njitter = 0.0\n'
+                if retried_by == "schedule" else "")
+    relay = lmtp_relay(make_relay, dns, f"lmtp:127.0.0.1:{dovecot.lmtp_port}", extra=schedule)
     with smtplib.SMTP("127.0.0.1", relay.smtp_port, timeout=30) as client:
         client.sendmail("carol@sender.test", ["alice@local.test"], message("while-down"))
     wait_until(lambda: "status=deferred" in relay.log_text(), what="a deferral")
 
     dovecot.start()
-    subprocess.run([RELAYQ_BIN, "queue", "retry", "--all", "-c", str(relay.config_path)],
-                   check=True, capture_output=True)
+    if retried_by == "operator":
+        subprocess.run([RELAYQ_BIN, "queue", "retry", "--all", "-c", str(relay.config_path)],
+                       check=True, capture_output=True)
     [read] = wait_for_inbox(dovecot, "alice@local.test", 1)
     assert read["Subject"] == "while-down"
     wait_until(lambda: "status=sent" in relay.log_text(), what="the delivery")
