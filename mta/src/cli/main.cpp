@@ -1,5 +1,5 @@
 // The relayq command line: serve, check-config, version, inspect-queue, queue, dkim-record,
-// check-dns.
+// check-dns, retry-plan.
 #include <fmt/core.h>
 #include <openssl/crypto.h>
 #include <rocksdb/version.h>
@@ -16,6 +16,7 @@
 
 #include "cli/check_dns.hpp"
 #include "cli/queue_command.hpp"
+#include "cli/retry_plan_command.hpp"
 #include "mta/cli/dns_records.hpp"
 #include "mta/common/log_format.hpp"
 #include "mta/config/config.hpp"
@@ -215,6 +216,16 @@ int main(int argc, char** argv) {
   check_dns_cmd->add_option("--ip", public_ip,
                             "This server's public address (for the PTR and SPF checks)");
 
+  std::string retry_domain;
+  bool retry_json = false;
+  auto* retry_plan_cmd = app.add_subcommand(
+      "retry-plan",
+      "Print the attempt times the [retry] schedule gives, the delay warning and the bounce");
+  retry_plan_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+  retry_plan_cmd->add_option("--domain", retry_domain,
+                             "A destination domain: its [retry.domains.\"D\"] when there is one");
+  retry_plan_cmd->add_flag("--json", retry_json, "One JSON object");
+
   std::string queue_path, id_text;
   bool body = false;
   auto* inspect_cmd = app.add_subcommand(
@@ -239,6 +250,7 @@ int main(int argc, char** argv) {
   if (*version_cmd) return version();
   if (*dkim_record_cmd) return dkim_record(config_path);
   if (*check_dns_cmd) return relayq::mta::check_dns(config_path, public_ip);
+  if (*retry_plan_cmd) return relayq::mta::retry_plan(config_path, retry_domain, retry_json);
   if (*inspect_cmd) return inspect_queue(queue_path, id_text, body);
   if (queue_cli.selected()) return queue_cli.run();
   return kExitUsage;
