@@ -125,6 +125,17 @@ Metrics::Metrics() {
     for (const TlsResult result : kTlsResults)
       tls_handshakes_[static_cast<std::size_t>(direction) * 2 + static_cast<std::size_t>(result)] =
           &handshakes.with({std::string(label(direction)), std::string(label(result))});
+  delivery_slowdowns_ =
+      &r.add<Family<Counter>>("relayq_delivery_slowdowns_total",
+                              "Steps down of a destination's rate and connections after a reply "
+                              "that means slow down (421, 4.7.28 and the like).",
+                              std::vector<std::string>{})
+           .with({});
+  destinations_slowed_ =
+      &r.add<Family<UpDownGauge>>("relayq_destinations_slowed",
+                                  "Destinations whose rate and connections are lowered now.",
+                                  std::vector<std::string>{})
+           .with({});
   store_ = &r.add<detail::StoreCollector>();
   r.add<detail::ProcessCollector>();
   registry_ = std::move(registry);

@@ -63,6 +63,9 @@ class Metrics {
   Counter& policy_result(PolicyCheck check, PolicyResult result);
   Counter& outbound_replies(ReplyClass reply_class);
   Counter& tls_handshakes(Direction direction, TlsResult result);
+  // Adaptive back-off: steps down after "slow down" replies, and destinations slowed now.
+  Counter& delivery_slowdowns() { return *delivery_slowdowns_; }
+  UpDownGauge& destinations_slowed() { return *destinations_slowed_; }
 
   // Scrape-time sources, called on the exposer's thread at every scrape; they must be
   // thread-safe and should not throw (a throwing source hides its series for that scrape).
@@ -96,6 +99,8 @@ class Metrics {
   UpDownGauge* outbound_connections_;
   std::array<Counter*, 4> outbound_replies_;  // 2xx 4xx 5xx error
   std::array<Counter*, 4> tls_handshakes_;    // by direction, then result
+  Counter* delivery_slowdowns_;
+  UpDownGauge* destinations_slowed_;
   std::vector<KnownSeries> known_policy_results_;
 };
 

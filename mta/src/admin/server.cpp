@@ -151,7 +151,9 @@ void AdminServer::Impl::stats(Response& res) {
     return !stopping;
   });
   if (stopping) return reply_error(res, 503, "the relay is shutting down");
-  reply(res, 200, stats.to_json());
+  Json out = stats.to_json();
+  out["shaping"] = shaping_json(admin.shaping());
+  reply(res, 200, out);
 }
 
 template <typename T, typename Start>

@@ -45,6 +45,20 @@ void QueueStats::add(const queue::Envelope& envelope) {
   }
 }
 
+Json shaping_json(const std::vector<ShapingStatus>& lanes) {
+  Json out = Json::array();
+  for (const auto& lane : lanes) {
+    out.push_back(Json{{"name", lane.name},
+                       {"configured", lane.configured},
+                       {"slowdown_steps", lane.slowdown_steps},
+                       {"level", lane.level},
+                       {"message_rate", lane.message_rate},
+                       {"connections", lane.connections},
+                       {"max_connections", lane.max_connections}});
+  }
+  return out;
+}
+
 Json QueueStats::to_json() const {
   std::vector<std::pair<std::string, DomainCount>> domains(domains_.begin(), domains_.end());
   std::sort(domains.begin(), domains.end(), [](const auto& a, const auto& b) {

@@ -4,11 +4,17 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "mta/admin/json.hpp"
+#include "mta/admin/queue_admin.hpp"
 #include "queue/message.hpp"
 
 namespace relayq::mta {
+
+// "shaping" of GET /v1/stats: [{"name", "configured", "slowdown_steps", "level", "message_rate",
+// "connections", "max_connections"}, ...].
+Json shaping_json(const std::vector<ShapingStatus>& lanes);
 
 class QueueStats {
  public:

@@ -189,6 +189,27 @@ std::string show_text(const json& message, std::int64_t now_ms) {
   return out;
 }
 
+namespace {
+
+// The shaped destinations: rate and connections in force, and how far a slow-down took them.
+std::string shaping_text(const json& lanes) {
+  std::string out = fmt::format("\n{}  {:>12}  {:>11}  {:>6}  {}\n", column("SHAPING", 40), "RATE",
+                                "CONNECTIONS", "LEVEL", "STATE");
+  for (const auto& lane : lanes) {
+    const double rate = lane.value("message_rate", 0.0);
+    const auto steps = lane.value("slowdown_steps", 0u);
+    out += fmt::format(
+        "{}  {:>12}  {:>11}  {:>5.0f}%  {}\n", column(lane.value("name", ""), 40),
+        rate > 0 ? fmt::format("{:.4g}/s", rate) : std::string("unlimited"),
+        fmt::format("{}/{}", lane.value("connections", 0u), lane.value("max_connections", 0u)),
+        lane.value("level", 1.0) * 100,
+        steps == 0 ? std::string("normal") : fmt::format("slowed ({} steps)", steps));
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string stats_text(const json& stats) {
   const auto count = [](const json& object, const char* key) {
     return object.contains(key) ? object[key].get<std::uint64_t>() : 0;
@@ -204,12 +225,14 @@ std::string stats_text(const json& stats) {
   out += fmt::format(
       "oldest      {}\n",
       format_duration(static_cast<std::int64_t>(stats.value("oldest_age_s", 0.0) * 1000)));
-  if (!stats.contains("by_domain") || stats["by_domain"].empty()) return out;
-  out += fmt::format("\n{}  {:>10}  {:>10}\n", column("DOMAIN", 40), "RECIPIENTS", "MESSAGES");
-  for (const auto& [domain, counts] : stats["by_domain"].items()) {
-    out += fmt::format("{}  {:>10}  {:>10}\n", column(domain, 40), count(counts, "recipients"),
-                       count(counts, "messages"));
+  if (stats.contains("by_domain") && !stats["by_domain"].empty()) {
+    out += fmt::format("\n{}  {:>10}  {:>10}\n", column("DOMAIN", 40), "RECIPIENTS", "MESSAGES");
+    for (const auto& [domain, counts] : stats["by_domain"].items()) {
+      out += fmt::format("{}  {:>10}  {:>10}\n", column(domain, 40), count(counts, "recipients"),
+                         count(counts, "messages"));
+    }
   }
+  if (stats.contains("shaping") && !stats["shaping"].empty()) out += shaping_text(stats["shaping"]);
   return out;
 }
 

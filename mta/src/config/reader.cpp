@@ -120,6 +120,8 @@ Config read_config(const toml::table& root, const std::string& path) {
   top.read_table("delivery", [&](Section& s) { read_delivery(s, config.delivery); });
   top.read_named_tables(
       "routes", [&](std::string_view name, Section& s) { read_route(s, name, config.routes); });
+  top.read_named_tables("shaping",
+                        [&](std::string_view name, Section& s) { read_shaping(s, name, config); });
   top.read_table("retry", [&](Section& s) { read_retry(s, config); });
   top.read_table("dns", [&](Section& s) { read_dns(s, config.dns); });
   top.read_table("metrics", [&](Section& s) { read_metrics(s, config.metrics); });

@@ -193,6 +193,24 @@ void read_retry_values(Section& s, RetryConfig& retry) {
   s.read("delay_warning", [&](auto& v) { retry.delay_warning = to_duration(v, true); });
 }
 
+// [delivery]'s shaping keys, and each [shaping."x"]'s (`own_connections`: the latter's
+// max_connections, which [delivery] calls max_connections_per_destination).
+void read_shaping_values(Section& s, ShapingConfig& shaping, bool own_connections) {
+  if (own_connections) {
+    s.read("max_connections", [&](auto& v) {
+      shaping.max_connections =
+          static_cast<std::uint32_t>(to_integer(v, 1, std::numeric_limits<std::uint32_t>::max()));
+    });
+  }
+  s.read("max_messages_per_connection", [&](auto& v) {
+    shaping.max_messages_per_connection =
+        static_cast<std::uint32_t>(to_integer(v, 0, std::numeric_limits<std::uint32_t>::max()));
+  });
+  s.read("max_message_rate", [&](auto& v) { shaping.max_message_rate = parse_rate(to_string(v)); });
+  s.read("max_connection_rate",
+         [&](auto& v) { shaping.max_connection_rate = parse_rate(to_string(v)); });
+}
+
 void read_dkim_sign(Section& s, std::vector<DkimSignConfig>& signers) {
   auto& signer = signers.emplace_back();
   s.read_required("domain", [&](auto& v) { signer.domain = to_domain(to_string(v)); });
@@ -294,6 +312,20 @@ void read_delivery(Section& s, Config::Delivery& delivery) {
     delivery.tls = to_choice(v, {"off", "opportunistic", "required"});
   });
   s.read("tls_ca", [&](auto& v) { delivery.tls_ca = to_string(v); });
+  delivery.shaping.max_connections = delivery.max_connections_per_destination;
+  read_shaping_values(s, delivery.shaping, false);
+  s.read("slowdown_factor", [&](auto& v) { delivery.slowdown_factor = to_number(v, 0.01, 1); });
+  s.read("recover_after", [&](auto& v) {
+    delivery.recover_after = static_cast<std::uint32_t>(to_integer(v, 1, 1'000'000));
+  });
+}
+
+void read_shaping(Section& s, std::string_view name, Config& config) {
+  // "mx:google.com" names MX hosts, anything else a recipient domain; both are domain syntax.
+  const bool mx = name.starts_with("mx:");
+  const std::string key = (mx ? "mx:" : "") + to_domain(mx ? name.substr(3) : name);
+  auto& shaping = config.shaping[key] = config.delivery.shaping;
+  read_shaping_values(s, shaping, true);
 }
 
 void read_route(Section& s, std::string_view name, std::map<std::string, RouteConfig>& routes) {

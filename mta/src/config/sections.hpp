@@ -21,6 +21,8 @@ void read_relay(Section& s, Config::Relay& relay);
 void read_delivery(Section& s, Config::Delivery& delivery);
 // [routes."name"]: the route for the domain `name`.
 void read_route(Section& s, std::string_view name, std::map<std::string, RouteConfig>& routes);
+// [shaping."name"]: a domain's, or ("mx:suffix") an MX host set's; after [delivery].
+void read_shaping(Section& s, std::string_view name, Config& config);
 void read_retry(Section& s, Config& config);
 void read_dns(Section& s, Config::Dns& dns);
 void read_metrics(Section& s, Config::Metrics& metrics);

@@ -1,4 +1,5 @@
-// The config's value syntaxes: sizes ("25MiB"), durations ("5m") and addresses ("host:port").
+// The config's value syntaxes: sizes ("25MiB"), durations ("5m"), rates ("50/s") and addresses
+// ("host:port").
 // Any thread; no state.
 #include <algorithm>
 #include <charconv>
@@ -170,6 +171,23 @@ Nexthop parse_nexthop(std::string_view text) {
   }
   result.unix_path = text;
   return result;
+}
+
+// A whole number of events per second, minute or hour: what providers publish their limits in.
+double parse_rate(std::string_view text) {
+  const auto invalid = [&] {
+    return std::invalid_argument("not a rate: " + quoted(text) +
+                                 ": expected a number of messages per s, m or h (\"50/s\")");
+  };
+  std::string_view unit = text;
+  const auto number = take_number(unit);
+  if (!number || *number == 0 || !unit.starts_with('/')) throw invalid();
+  unit.remove_prefix(1);
+  const double count = static_cast<double>(*number);
+  if (unit == "s") return count;
+  if (unit == "m") return count / 60;
+  if (unit == "h") return count / 3600;
+  throw invalid();
 }
 
 }  // namespace relayq::mta

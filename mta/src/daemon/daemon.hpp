@@ -51,6 +51,8 @@ class Daemon {
   // Metrics, and the census the queue gauges are read from.
   metrics::Metrics metrics_;
   QueueCensus census_;
+  // Every loop's destinations share their lanes (made by create_workers, reloaded by reload()).
+  std::shared_ptr<Shaper> shaper_;
   // The background readers started by run().
   std::thread census_thread_;
   std::thread schedule_loader_;  // reads the due index once, after start

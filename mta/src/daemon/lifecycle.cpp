@@ -93,7 +93,8 @@ int Daemon::run() {
         DeliveryEngine* engine = owner_of(id).engine.get();
         owner_of(id).thread.post(
             [engine, id, action, done = std::move(done)] { engine->admin(id, action, done); });
-      });
+      },
+      shaper_);
   try {
     admin_server_ =
         std::make_unique<AdminServer>(config_.admin.listen, config_.admin.token, *queue_admin_);
@@ -115,6 +116,7 @@ void Daemon::create_workers() {
   if (loops == 0) loops = std::max(1u, std::thread::hardware_concurrency());
   const auto settings = delivery_settings_for(config_);
   const auto dns_cache = dns::make_cache();
+  shaper_ = std::make_shared<Shaper>(ShapingSettings::from(config_), loops);
   for (unsigned i = 0; i < loops; ++i) {
     auto worker = std::make_unique<Worker>();
     worker->inbound.context.loop = &worker->thread;
@@ -123,7 +125,7 @@ void Daemon::create_workers() {
     worker->inbound.context.deliver = [this](queue::MessageId id) { deliver(id); };
     worker->inbound.context.census = &census_;
     worker->engine = std::make_unique<DeliveryEngine>(
-        worker->thread, *store_, metrics_, settings, dns_cache, loops,
+        worker->thread, *store_, metrics_, settings, dns_cache, shaper_,
         [this](queue::MessageId id) { deliver(id); }, census_);
     DeliveryEngine* engine = worker->engine.get();
     worker->inbound.context.resolver = [engine]() -> dns::Resolver& { return engine->resolver(); };

@@ -75,6 +75,7 @@ void Daemon::reload() {
       listeners_->update(*kept, listener_settings_for(fresh, *kept, *store_, files));
     }
   }
+  shaper_->configure(ShapingSettings::from(fresh));
   for (auto& worker : workers_) {
     DeliveryEngine* engine = worker->engine.get();
     worker->thread.post([engine, settings] { engine->update_settings(settings); });

@@ -160,11 +160,11 @@ std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& conf
       .router = Router(config),
       .retry = queue::RetryPolicies(config.retry,
                                     {config.retry_domains.begin(), config.retry_domains.end()}),
-      .max_connections_per_destination = config.delivery.max_connections_per_destination,
       .clients = std::move(clients),
       .tls_contexts = client_tls_contexts(config),
       .resolver = {},
       .timeouts = {},
+      .classifier = ReplyClassifier(),  // MERGE-TODO reply_rules
   });
   settings->resolver.servers = config.dns.servers;
   return settings;

@@ -1,6 +1,7 @@
-// Destinations and their connection pools: jobs queue per route and go to connections opened up
-// to this loop's share of the limit. Loop thread only (DNS answers and connection events arrive
-// on it). A failing destination backs off: its jobs are deferred without a connection attempt.
+// Destinations and their connection pools: jobs queue per route and go to connections opened as
+// the destination's lane allows (lanes.cpp). Loop thread only (DNS answers and connection events
+// arrive on it). A failing destination backs off: its jobs are deferred without a connection
+// attempt.
 #include "mta/delivery/engine.hpp"
 
 #include <spdlog/spdlog.h>
@@ -41,16 +42,23 @@ void DeliveryEngine::enqueue(const Route& route, Job job) {
 }
 
 void DeliveryEngine::dispatch(Destination& destination) {
+  if (!find_lane(destination)) return;  // dispatch() again once it is known
   for (auto* connection : destination.connections) {
-    if (destination.queue.empty()) return;
+    if (destination.queue.empty() || destination.waiting) return;
     if (connection->idle()) give_job(*connection, destination);
   }
-  // Jobs beyond what connections in the making will take need more connections.
+  // A destination at its message rate waits with the connections it has.
+  if (destination.waiting) return;
+  // Jobs beyond what connections in the making will take need more connections, as many as
+  // the lane allows.
   std::size_t wanted = destination.queue.size() > destination.resolving
                            ? destination.queue.size() - destination.resolving
                            : 0;
-  while (wanted-- > 0 &&
-         destination.connections.size() + destination.resolving < connection_limit_) {
+  while (wanted-- > 0) {
+    const std::int64_t wait = destination.lane->open_connection(
+        monotonic_us(), destination.connections.size() + destination.resolving);
+    if (wait > 0) wake_later(destination, wait);
+    if (wait != 0) return;
     open_connection(destination);
   }
 }
@@ -75,12 +83,12 @@ void DeliveryEngine::on_resolved(const std::string& key, const dns::NextHopResul
   if (it == destinations_.end()) return;
   Destination& destination = it->second;
   --destination.resolving;
-  if (stopped_) return;
-  if (result.status != dns::NextHopStatus::ok) {
-    fail_queued(destination, dns_reply(result), "");
+  if (stopped_ || result.status != dns::NextHopStatus::ok || destination.queue.empty()) {
+    connection_released(destination);  // the connection reserved in the lane never opened
+    if (!stopped_ && result.status != dns::NextHopStatus::ok)
+      fail_queued(destination, dns_reply(result), "");
     return;
   }
-  if (destination.queue.empty()) return;
   auto connection = std::make_unique<OutboundConnection>(
       loop_.loop(), *this, key, result.hops, destination.route.unix_path,
       settings_->client(destination.route.lmtp, destination.route.tls), settings_->timeouts,
@@ -111,14 +119,30 @@ void DeliveryEngine::tls_handshake_done(OutboundConnection&, bool ok) {
       .Increment();
 }
 
+// The next job goes to `connection` when the lane allows: a connection that has carried its
+// share of messages, or that a slow-down made one too many, closes instead; at the message rate
+// the destination waits for a wake-up.
 void DeliveryEngine::give_job(OutboundConnection& connection, Destination& destination) {
+  Lane& lane = *destination.lane;
+  const std::uint32_t per_connection = lane.max_messages_per_connection();
+  if ((per_connection != 0 && connection.transactions() >= per_connection) ||
+      lane.over_connection_limit(destination.connections.size() + destination.resolving)) {
+    connection.quit();
+    return;
+  }
   while (!destination.queue.empty()) {
+    if (!active_.contains(destination.queue.front().id)) {
+      destination.queue.pop_front();
+      continue;
+    }
+    if (const auto wait = lane.take_message(monotonic_us()); wait > 0) {
+      wake_later(destination, wait);
+      break;
+    }
     Job job = std::move(destination.queue.front());
     destination.queue.pop_front();
-    auto it = active_.find(job.id);
-    if (it == active_.end()) continue;
     job.started_ns = uv_hrtime();
-    OutboundMessage message = outbound_message(it->second, job);
+    OutboundMessage message = outbound_message(active_.at(job.id), job);
     connection.send(std::move(job), std::move(message));
     return;
   }
@@ -170,13 +194,20 @@ void DeliveryEngine::transaction_done(OutboundConnection& connection, Job job,
     connection.quit();
     return;
   }
-  if (connection.idle()) give_job(connection, it->second);
+  learn_from(it->second, result.recipients);
+  if (!connection.idle()) return;
+  if (it->second.waiting) {
+    connection.idle_until_closed();  // the wake-up gives it the next job
+  } else {
+    give_job(connection, it->second);
+  }
 }
 
 void DeliveryEngine::connection_failed(OutboundConnection& connection, const SmtpReply& reason) {
   auto it = destinations_.find(connection.destination());
   if (it == destinations_.end() || stopped_) return;
   Destination& destination = it->second;
+  learn_from(destination, {reason});
   ++destination.failures;
   const auto& policy =
       settings_->retry.for_domain(destination.route.mx ? destination.route.name : std::string());
@@ -197,11 +228,12 @@ void DeliveryEngine::connection_closed(OutboundConnection& connection) {
   if (it == destinations_.end()) return;
   Destination& destination = it->second;
   std::erase(destination.connections, &connection);
+  connection_released(destination);
   if (stopped_) return;
   if (!destination.queue.empty()) {
     dispatch(destination);
   } else if (destination.connections.empty() && destination.resolving == 0 &&
-             destination.dead_until_ms <= queue::wall_clock_ms()) {
+             !destination.finding_lane && destination.dead_until_ms <= queue::wall_clock_ms()) {
     destinations_.erase(it);  // nothing left to remember about it
   }
 }

@@ -3,25 +3,15 @@
 // schedule again. Loop thread only (add_due also before start); after stop() nothing new starts.
 #include "mta/delivery/engine.hpp"
 
-#include <algorithm>
-
 #include "queue/clock.hpp"
 
 namespace relayq::mta {
 
-namespace {
-
-// A loop's share of a limit for all loops: rounded up, so that the limit is never below one.
-std::uint32_t share_of(std::uint32_t total, unsigned loops) {
-  return std::max<std::uint32_t>(1, (total + loops - 1) / loops);
-}
-
-}  // namespace
-
 DeliveryEngine::DeliveryEngine(net::LoopThread& loop, queue::Store& store,
                                metrics::Metrics& metrics,
                                std::shared_ptr<const DeliverySettings> settings,
-                               std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
+                               std::shared_ptr<dns::Cache> dns_cache,
+                               std::shared_ptr<Shaper> shaper,
                                std::function<void(queue::MessageId)> route_message,
                                QueueCensus& census)
     : loop_(loop),
@@ -29,8 +19,7 @@ DeliveryEngine::DeliveryEngine(net::LoopThread& loop, queue::Store& store,
       metrics_(metrics),
       settings_(std::move(settings)),
       dns_cache_(std::move(dns_cache)),
-      loops_(loops),
-      connection_limit_(share_of(settings_->max_connections_per_destination, loops)),
+      shaper_(std::move(shaper)),
       route_message_(std::move(route_message)),
       census_(census),
       random_(std::random_device{}()) {}
@@ -47,6 +36,8 @@ void DeliveryEngine::start() {
   resolver_ = std::make_unique<dns::Resolver>(loop_.loop(), settings_->resolver, dns_cache_);
   uv_timer_init(loop_.loop(), &schedule_timer_);
   schedule_timer_.data = this;
+  uv_timer_init(loop_.loop(), &wake_timer_);
+  wake_timer_.data = this;
   started_ = true;
   pump_schedule();
 }
@@ -55,6 +46,7 @@ void DeliveryEngine::stop() {
   if (!started_ || stopped_) return;
   stopped_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&schedule_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&wake_timer_), nullptr);
   for (auto& [pointer, connection] : connections_) connection->shut_down();
   resolver_->shutdown();
 }
@@ -67,7 +59,12 @@ void DeliveryEngine::update_settings(std::shared_ptr<const DeliverySettings> set
     resolver_ = std::make_unique<dns::Resolver>(loop_.loop(), settings->resolver, dns_cache_);
   }
   settings_ = std::move(settings);
-  connection_limit_ = share_of(settings_->max_connections_per_destination, loops_);
+  // Destinations with nothing open look their lanes up again: a new [shaping] entry may be
+  // theirs now. The others keep theirs (whose limits the shaper has updated) until then.
+  for (auto& [key, destination] : destinations_) {
+    if (destination.connections.empty() && destination.resolving == 0 && !destination.finding_lane)
+      destination.lane.reset();
+  }
 }
 
 void DeliveryEngine::load_then(queue::MessageId id, bool with_body, Loaded then) {

@@ -2,6 +2,10 @@
 // then MX.
 #include "mta/delivery/router.hpp"
 
+#include <algorithm>
+
+#include "dns/domain_name.hpp"
+
 namespace relayq::mta {
 
 namespace {
@@ -49,11 +53,23 @@ Router::Router(const Config& config) : mx_port_(config.delivery.port) {
     if (!route.tls.empty() || !route.tls_ca.empty())
       out.key += " tls=" + std::string(to_string(out.tls)) + " ca=" + out.tls_ca;
   }
+  for (const auto& [name, shaping] : config.shaping)
+    if (!name.starts_with("mx:")) shaped_.push_back(name);
   mx_.tls = parse_tls_policy(delivery.tls);
   if (mx_.tls == TlsPolicy::required) mx_.tls_ca = delivery.tls_ca;
 }
 
 Route Router::route_for(const std::string& domain) const {
+  Route route = next_hop_for(domain);
+  const auto shaped = std::find(shaped_.begin(), shaped_.end(), dns::lower_case(domain));
+  if (shaped != shaped_.end()) {
+    route.shaping = *shaped;
+    if (!route.mx) route.key += " shaping=" + route.shaping;
+  }
+  return route;
+}
+
+Route Router::next_hop_for(const std::string& domain) const {
   // Postfix's order: the domain's own route, then the smarthost, then MX. "Everything to the
   // provider's smarthost, our own domain to our mailbox server" needs it.
   if (auto it = routes_.find(domain); it != routes_.end()) return it->second;

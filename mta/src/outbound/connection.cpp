@@ -245,6 +245,7 @@ void OutboundConnection::pump() {
 
 void OutboundConnection::send(Job job, OutboundMessage message) {
   job_ = std::move(job);
+  ++transactions_;
   idle_wait_ = false;
   session_->send(std::move(message), now_ms());
   pump();

@@ -103,7 +103,7 @@ TEST_CASE("retry_all answers at once and keeps a bounded number of retries in fl
   const auto ids = fill(*store, 2 * kWindow + 10);
 
   FakeLoops loops;
-  DaemonQueueAdmin admin(*store, loops.dispatch());
+  DaemonQueueAdmin admin(*store, loops.dispatch(), std::make_shared<Shaper>(ShapingSettings{}, 1));
   std::size_t answered = 0;
   admin.retry_all([&](std::size_t count) { answered = count; });
   CHECK(answered == ids.size());  // the held message is not retried
@@ -137,7 +137,8 @@ TEST_CASE("stop drops the retries not handed on yet", "[admin][retry]") {
 
   FakeLoops loops;
   {
-    DaemonQueueAdmin admin(*store, loops.dispatch());
+    DaemonQueueAdmin admin(*store, loops.dispatch(),
+                           std::make_shared<Shaper>(ShapingSettings{}, 1));
     admin.retry_all([](std::size_t) {});
     CHECK(loops.wait_for(kWindow) == kWindow);
     admin.stop();

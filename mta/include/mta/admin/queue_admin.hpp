@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "queue/message.hpp"
 
@@ -21,6 +22,18 @@ enum class AdminOutcome {
 struct AdminResult {
   AdminOutcome outcome = AdminOutcome::done;
   std::string detail;
+};
+
+// A destination's traffic shaping as `relayq queue stats` shows it: one with a [shaping] entry,
+// or one slowed down by its replies.
+struct ShapingStatus {
+  std::string name;  // the [shaping] entry's, or the destination's domain or route
+  bool configured = false;
+  std::uint32_t slowdown_steps = 0;
+  double level = 1;         // the fraction of its configured rate and connections in force
+  double message_rate = 0;  // messages per second in force; 0 = no limit
+  std::uint32_t connections = 0;
+  std::uint32_t max_connections = 0;  // in force
 };
 
 class QueueAdmin {
@@ -39,6 +52,8 @@ class QueueAdmin {
   virtual void retry(queue::MessageId id, Done done) = 0;    // every pending recipient due now
   // retry() for every message that is not held; `done` gets how many were made due.
   virtual void retry_all(std::function<void(std::size_t)> done) = 0;
+  // The destinations being shaped, from any thread.
+  virtual std::vector<ShapingStatus> shaping() { return {}; }
 };
 
 }  // namespace relayq::mta

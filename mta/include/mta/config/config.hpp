@@ -59,6 +59,15 @@ struct RouteConfig {
   bool verify_recipients = false;
 };
 
+// How much traffic one destination gets: [delivery]'s defaults, or a [shaping."x"] entry (whose
+// unset keys keep [delivery]'s values).
+struct ShapingConfig {
+  std::uint32_t max_connections = 20;             // open at once, across all loops
+  std::uint32_t max_messages_per_connection = 0;  // then the connection is closed; 0 = no limit
+  double max_message_rate = 0;                    // messages per second; 0 = no limit
+  double max_connection_rate = 0;                 // connections opened per second; 0 = no limit
+};
+
 struct DkimSignConfig {
   std::string domain;
   std::string selector;
@@ -94,9 +103,21 @@ struct Config {
     std::uint32_t max_connections_per_destination = 20;
     std::string tls = "opportunistic";
     std::string tls_ca;  // with tls = "required": verify next hops' certificates against it
+    // Extensions: the shaping of destinations without a [shaping] entry (max_connections is
+    // max_connections_per_destination above, kept in step with it).
+    ShapingConfig shaping;
+    // Adaptive back-off: a "slow down" reply multiplies a destination's rate and connections by
+    // slowdown_factor (1 = never slow down); each recover_after successful deliveries undo one
+    // such step.
+    double slowdown_factor = 0.5;
+    std::uint32_t recover_after = 20;
   } delivery;
 
   std::map<std::string, RouteConfig> routes;  // recipient domain (lower-case) -> next hop
+
+  // [shaping."domain"] (a recipient domain) and [shaping."mx:host.suffix"] (every domain whose
+  // MX hosts are under host.suffix, sharing one set of limits); keys lower-case.
+  std::map<std::string, ShapingConfig> shaping;
 
   RetryConfig retry;
   std::map<std::string, RetryConfig> retry_domains;  // per destination domain overrides
@@ -192,5 +213,8 @@ struct Nexthop {
 };
 // Throws std::invalid_argument.
 Nexthop parse_nexthop(std::string_view text);
+
+// "50/s", "3000/m", "10000/h" -> per second. Throws std::invalid_argument.
+double parse_rate(std::string_view text);
 
 }  // namespace relayq::mta

@@ -22,8 +22,8 @@ class DaemonQueueAdmin : public QueueAdmin {
   using Dispatch =
       std::function<void(queue::MessageId, DeliveryEngine::AdminAction, QueueAdmin::Done)>;
 
-  DaemonQueueAdmin(queue::Store& store, Dispatch dispatch)
-      : store_(store), dispatch_(std::move(dispatch)) {}
+  DaemonQueueAdmin(queue::Store& store, Dispatch dispatch, std::shared_ptr<const Shaper> shaper)
+      : store_(store), dispatch_(std::move(dispatch)), shaper_(std::move(shaper)) {}
   ~DaemonQueueAdmin() override;
   DaemonQueueAdmin(const DaemonQueueAdmin&) = delete;
   DaemonQueueAdmin& operator=(const DaemonQueueAdmin&) = delete;
@@ -41,6 +41,7 @@ class DaemonQueueAdmin : public QueueAdmin {
   // time: each one loads and rewrites its message, and a million of them at once would hold a
   // million envelopes in memory.
   void retry_all(std::function<void(std::size_t)> done) override;
+  std::vector<ShapingStatus> shaping() override { return shaper_->status(); }
 
   static constexpr std::size_t kRetriesInFlight = 1024;
 
@@ -58,6 +59,7 @@ class DaemonQueueAdmin : public QueueAdmin {
 
   queue::Store& store_;
   Dispatch dispatch_;
+  std::shared_ptr<const Shaper> shaper_;
   std::shared_ptr<Retries> retries_ = std::make_shared<Retries>();
   std::thread retrier_;  // started by the first retry_all()
 };

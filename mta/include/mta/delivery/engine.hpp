@@ -19,7 +19,9 @@
 #include "metrics/metrics.hpp"
 #include "mta/admin/queue_admin.hpp"
 #include "mta/delivery/recipient_fate.hpp"
+#include "mta/delivery/reply_category.hpp"
 #include "mta/delivery/router.hpp"
+#include "mta/delivery/shaping.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/tls_context.hpp"
 #include "mta/outbound/connection.hpp"
@@ -35,7 +37,6 @@ struct DeliverySettings {
   std::string hostname;
   Router router;
   queue::RetryPolicies retry;
-  std::uint32_t max_connections_per_destination = 20;  // across all loops
   // The client session's settings for SMTP and LMTP (by `lmtp`) and each TlsPolicy (by its
   // value), and the client TLS contexts by CA file ("": encryption without verification).
   std::array<std::array<std::shared_ptr<const ClientSessionConfig>, 3>, 2> clients;
@@ -43,6 +44,7 @@ struct DeliverySettings {
   dns::ResolverOptions resolver;
   OutboundTimeouts timeouts;
   std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
+  ReplyClassifier classifier;              // the category of each failure reply
 
   const std::shared_ptr<const ClientSessionConfig>& client(bool lmtp, TlsPolicy tls) const {
     return clients[lmtp ? 1 : 0][static_cast<std::size_t>(tls)];
@@ -51,10 +53,11 @@ struct DeliverySettings {
 
 class DeliveryEngine : public ConnectionEvents {
  public:
-  // `route_message` hands a message id to the engine that owns it (possibly this one).
+  // `route_message` hands a message id to the engine that owns it (possibly this one). The
+  // shaper is every loop's: its lanes limit a destination across all of them.
   DeliveryEngine(net::LoopThread& loop, queue::Store& store, metrics::Metrics& metrics,
                  std::shared_ptr<const DeliverySettings> settings,
-                 std::shared_ptr<dns::Cache> dns_cache, unsigned loops,
+                 std::shared_ptr<dns::Cache> dns_cache, std::shared_ptr<Shaper> shaper,
                  std::function<void(queue::MessageId)> route_message, QueueCensus& census);
   ~DeliveryEngine() override;
 
@@ -73,7 +76,8 @@ class DeliveryEngine : public ConnectionEvents {
   // progress to end, so that it never races one.
   enum class AdminAction { hold, release, remove, retry };
   void admin(queue::MessageId id, AdminAction action, QueueAdmin::Done done);
-  // A reload: routes, retry policy, limits and DNS servers apply to the next decisions.
+  // A reload: routes, retry policy, limits and DNS servers apply to the next decisions (the
+  // daemon gives the shaper its new limits).
   void update_settings(std::shared_ptr<const DeliverySettings> settings);
   // The loop's resolver, which the inbound policy checks share; after start(), and replaced by
   // update_settings() when the DNS servers change.
@@ -122,6 +126,11 @@ class DeliveryEngine : public ConnectionEvents {
     std::uint32_t failures = 0;  // consecutive connection failures
     std::int64_t dead_until_ms = 0;
     SmtpReply dead_reason;
+    // Its share of traffic; null until known (an MX destination may first have to learn its
+    // MX hosts, when [shaping] names MX host sets).
+    std::shared_ptr<Lane> lane;
+    bool finding_lane = false;
+    bool waiting = false;  // for the lane's rate: a wake-up is set
   };
 
   // engine.cpp: loads a message on the store's reader thread and hands it to `then` back on
@@ -140,6 +149,16 @@ class DeliveryEngine : public ConnectionEvents {
   void enqueue(const Route& route, Job job);
   void dispatch(Destination& destination);
   void open_connection(Destination& destination);
+  // lanes.cpp: each destination's lane, the wake-ups its rates set, and the slow-downs.
+  bool find_lane(Destination& destination);
+  void lane_found(const std::string& key, const std::string& lane);
+  void wake_later(Destination& destination, std::int64_t wait_us);
+  void wake_due();
+  void arm_wake_timer();
+  void learn_from(Destination& destination, const std::vector<SmtpReply>& replies);
+  void connection_released(Destination& destination);
+  // The lanes' clock: monotonic, and the same on every loop.
+  static std::int64_t monotonic_us() { return static_cast<std::int64_t>(uv_hrtime() / 1000); }
   void on_resolved(const std::string& key, const dns::NextHopResult& result);
   void give_job(OutboundConnection& connection, Destination& destination);
   void fail_queued(Destination& destination, const SmtpReply& reply, const std::string& nexthop);
@@ -175,8 +194,9 @@ class DeliveryEngine : public ConnectionEvents {
   std::shared_ptr<const DeliverySettings> settings_;
   std::shared_ptr<dns::Cache> dns_cache_;
   std::unique_ptr<dns::Resolver> resolver_;
-  unsigned loops_;
-  std::uint32_t connection_limit_;  // this loop's share of max_connections_per_destination
+  std::shared_ptr<Shaper> shaper_;
+  uv_timer_t wake_timer_{};
+  std::multimap<std::int64_t, std::string> wakeups_;  // uv_now() ms -> destination key
   std::function<void(queue::MessageId)> route_message_;
   QueueCensus& census_;
   queue::Schedule schedule_;

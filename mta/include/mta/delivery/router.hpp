@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "mta/config/config.hpp"
 #include "mta/smtp/client_session.hpp"
@@ -25,6 +26,9 @@ struct Route {
   // only with tls = required: an opportunistic hop whose certificate fails gets no better
   // than plaintext anyway. Empty = encryption without verification.
   std::string tls_ca;
+  // The recipient domain's [shaping] entry, when it has one (its mail then has a lane, and on
+  // a route shared with other domains a destination, of its own); else empty.
+  std::string shaping;
 };
 
 TlsPolicy parse_tls_policy(std::string_view text);
@@ -35,8 +39,11 @@ class Router {
   Route route_for(const std::string& domain) const;
 
  private:
+  Route next_hop_for(const std::string& domain) const;
+
   std::optional<Route> smarthost_;
   std::map<std::string, Route, std::less<>> routes_;
+  std::vector<std::string> shaped_;  // domains with a [shaping] entry
   std::uint16_t mx_port_ = 25;
   Route mx_;  // the TLS settings of MX destinations
 };

@@ -86,6 +86,8 @@ class OutboundConnection : private net::StreamEvents {
   // Greeted, no transaction in progress, still open: send() may be called.
   bool idle() const;
   const std::string& destination() const { return destination_; }
+  // Transactions begun on it (for max_messages_per_connection).
+  std::uint32_t transactions() const { return transactions_; }
   // "mx1.example.org[192.0.2.1]:25" for the hop in use: attempt history and logs.
   std::string nexthop() const;
   const std::string& remote_host() const;
@@ -138,6 +140,7 @@ class OutboundConnection : private net::StreamEvents {
   bool closing_ = false;
   bool idle_wait_ = false;
   int open_handles_ = 0;  // the timer, plus each stream still open
+  std::uint32_t transactions_ = 0;
 };
 
 }  // namespace relayq::mta
