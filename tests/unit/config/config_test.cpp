@@ -52,6 +52,11 @@ delay_warning = "4h"                # "still trying" DSN to the sender; "0" = of
 
 [retry.domains."slow.example"]       # same keys, per destination domain
 
+[shaping."gmail.com"]                # traffic shaping per destination domain; unset keys fall back to [delivery]
+max_connections = 10                 # overrides delivery.max_connections_per_destination
+max_messages_per_connection = 100    # then a new connection is opened; default unlimited
+max_message_rate = "50/s"            # "N/s", "N/m" or "N/h"; default unlimited
+
 [dns]
 servers = []                         # "ip:port" list; empty = the system resolver
 
@@ -121,6 +126,11 @@ TEST_CASE("The contract's example config parses, every key of it", "[mta][config
   CHECK(config.delivery.tls == "opportunistic");
   REQUIRE(config.routes.size() == 1);
   CHECK(config.routes.at("example.org").nexthop == "127.0.0.1:2601");
+  REQUIRE(config.shaping.count("gmail.com") == 1);
+  CHECK(config.shaping.at("gmail.com").max_connections == 10);
+  CHECK(config.shaping.at("gmail.com").max_messages_per_connection == 100);
+  CHECK(config.shaping.at("gmail.com").max_message_rate == 50);
+  CHECK(config.shaping.at("gmail.com").max_connection_rate == 0);
   REQUIRE(config.retry_domains.count("slow.example") == 1);
 
   CHECK(config.retry.initial == 5min);
