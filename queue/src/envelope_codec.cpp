@@ -37,6 +37,7 @@ constexpr const char* kAttempts = "n";
 constexpr const char* kLastReply = "y";
 constexpr const char* kNextAttempt = "x";
 constexpr const char* kHistory = "h";
+constexpr const char* kRetryRule = "r";  // absent for the default [retry] (and in older records)
 // Inside an attempt.
 constexpr const char* kTime = "t";
 constexpr const char* kNexthop = "n";
@@ -115,12 +116,14 @@ json encode_attempt(const Attempt& attempt) {
 json encode_recipient(const Recipient& recipient) {
   json history = json::array();
   for (const auto& attempt : recipient.history) history.push_back(encode_attempt(attempt));
-  return json{{field::kAddress, recipient.address},
+  json object{{field::kAddress, recipient.address},
               {field::kState, static_cast<std::uint8_t>(recipient.state)},
               {field::kAttempts, recipient.attempts},
               {field::kLastReply, recipient.last_reply},
               {field::kNextAttempt, recipient.next_attempt_ms},
               {field::kHistory, std::move(history)}};
+  if (!recipient.retry_rule.empty()) object[field::kRetryRule] = recipient.retry_rule;
+  return object;
 }
 
 Attempt decode_attempt(const json& object) {
@@ -151,6 +154,7 @@ Recipient decode_recipient(const json& object) {
       recipient.history.push_back(decode_attempt(attempt));
     }
   }
+  read(object, field::kRetryRule, recipient.retry_rule);
   return recipient;
 }
 

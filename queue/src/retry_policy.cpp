@@ -38,9 +38,14 @@ RetryPolicies::RetryPolicies(RetryPolicy default_policy,
 }
 
 const RetryPolicy& RetryPolicies::for_domain(std::string_view domain) const {
+  return rule_for(domain).policy;
+}
+
+RetryRule RetryPolicies::rule_for(std::string_view domain) const {
   // Recipient domains keep the case the client typed; the config's keys are lower-case.
   const auto it = per_domain_.find(dns::lower_case(domain));
-  return it == per_domain_.end() ? default_ : it->second;
+  if (it == per_domain_.end()) return {default_, {}};
+  return {it->second, it->first};
 }
 
 }  // namespace relayq::queue

@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   context.remote_host = "mx.fuzz.test";
   for (auto& recipient : envelope.recipients) {
     const auto reply = reply_from(recipient.last_reply);
-    const auto fate = mta::apply_reply(recipient, reply, policy, envelope.received_ms, context);
+    const auto fate =
+        mta::apply_reply(recipient, reply, {policy, {}}, envelope.received_ms, context);
     if (fate == mta::Fate::delivered) continue;
     request.recipients.push_back(mta::dsn_entry(recipient, fate, reply, context, 0));
   }

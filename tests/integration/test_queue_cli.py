@@ -159,6 +159,8 @@ def test_show_json_has_every_recipient_and_attempt(scenario):
     assert recipients["late@slow.test"]["attempts"] == 1
     assert recipients["late@slow.test"]["next_attempt_ms"] > time.time() * 1000 + 50 * 60_000
     assert recipients["nobody@bad.test"]["next_attempt_ms"] is None
+    assert recipients["late@slow.test"]["retry_rule"] == "default"
+    assert recipients["nobody@bad.test"]["retry_rule"] is None
 
 
 def test_show_explains_the_history(scenario):
@@ -169,7 +171,8 @@ def test_show_explains_the_history(scenario):
     assert "nobody@bad.test: bounced after 1 attempt\n" in out
     assert "late@slow.test: pending, 1 attempt\n" in out
     assert re.search(r"  attempt 1 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC via \S*127\.0\.0\.9\S* "
-                     r"\(plaintext\): 451 4\.3\.0[^\n]*; next attempt in (59m\d*s?|1h)\n", out), out
+                     r"\(plaintext\): 451 4\.3\.0[^\n]*; next attempt in (59m\d*s?|1h) "
+                     r"\(rule default\)\n", out), out
     assert re.search(r"  attempt 1 at [^\n]* via \S*127\.0\.0\.8\S* \(plaintext\): 550 5\.1\.1", out), out
 
     held = ok(queue(scenario.relay, "show", scenario.held))

@@ -1,5 +1,7 @@
 """relayq retry-plan: the attempt times of the [retry] schedule, as text and JSON, per domain;
-and the plan against the attempts a relay makes to a sink that answers 451."""
+the plan against the attempts a relay makes to a sink that answers 451; check-config
+--diff-against, the old and new plans side by side; and the rule `queue show` names for each
+deferred recipient."""
 import json
 import subprocess
 import time
@@ -140,5 +142,164 @@ jitter = 0.1
         bounce = planned["bounce_after_seconds"]
         assert bounce - 0.05 <= gone_after <= bounce + 2, gone_after
         assert "status=bounced" in relay.log_text()
+    finally:
+        sink.stop()
+
+
+NEW_CONFIG = """
+[server]
+hostname = "relay.test"
+
+[retry]
+initial = "2m"
+factor = 3.0
+max_interval = "4h"
+max_age = "1d"
+jitter = 0.1
+delay_warning = "4h"
+
+[retry.domains."slow.example"]
+initial = "1h"
+max_age = "6h"
+delay_warning = "0"
+
+[retry.domains."fast.example"]
+initial = "1m"
+"""
+
+
+def diff(tmp_path, old_text, new_text):
+    old = tmp_path / "old.toml"
+    old.write_text(old_text)
+    new = tmp_path / "new.toml"
+    new.write_text(new_text)
+    return old, new, run("check-config", "--config", str(new), "--diff-against", str(old))
+
+
+def section(text, heading):
+    """The lines of one rule's table, from its heading to the blank line after it."""
+    lines = text.splitlines()
+    start = lines.index(heading)
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return lines[start + 1:end]
+
+
+def row(lines, label):
+    """The row whose label is `label`: (changed mark, old cell, new cell), cut at the columns."""
+    header = lines[0]
+    old_at, new_at = header.index("old"), header.index("new")
+    [line] = [line for line in lines if line[2:old_at].strip() == label]
+    return line[0], line[old_at:new_at].strip(), line[new_at:].strip()
+
+
+def test_diff_against_shows_old_and_new_plans_side_by_side(tmp_path):
+    old, new, result = diff(tmp_path, CONFIG, NEW_CONFIG)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith(f"{new}: ok\n{old}: ok\nretry schedule changed (old: {old}, new: {new})\n")
+
+    default = section(out, "default [retry]")
+    # Old: waits of 5, 10, 20 min...; new: 2, 6, 18 min...
+    assert row(default, "attempt   1") == (" ", "0s", "0s")
+    assert row(default, "attempt   2") == ("*", "5m  (4m30s .. 5m30s)", "2m  (1m48s .. 2m12s)")
+    assert row(default, "attempt   3") == ("*", "15m  (13m30s .. 16m30s)", "8m  (7m12s .. 8m48s)")
+    # The new schedule fits one attempt fewer in max_age: "-" in its column.
+    last = row(default, "attempt  12")
+    assert last[0] == "*" and last[1].startswith("1d  (") and last[2] == "-", last
+    assert row(default, "delay warning") == (
+        "*", "after attempt 7 fails, 5h15m (delay_warning = 4h)",
+        "after attempt 6 fails, 4h2m (delay_warning = 4h)")
+    assert row(default, "bounce")[1] == "after attempt 12 fails, 1d (max_age)"
+
+    # Overrides start from their file's [retry]: the new factor reaches slow.example too.
+    slow = section(out, '[retry.domains."slow.example"]')
+    assert row(slow, "attempt   3") == ("*", "3h  (2h42m .. 3h18m)", "4h  (3h36m .. 4h24m)")
+    assert row(slow, "delay warning") == (" ", "none (delay_warning = 0)",
+                                          "none (delay_warning = 0)")
+
+    # Only in the new file: compared with the old file's default.
+    fast = section(out, '[retry.domains."fast.example"] (only in the new config; old: default '
+                        '[retry])')
+    assert row(fast, "attempt   2") == ("*", "5m  (4m30s .. 5m30s)", "1m  (54s .. 1m6s)")
+
+    # And the other way round, with the default of the file that lacks the override.
+    _, _, reverse = diff(tmp_path, NEW_CONFIG, CONFIG)
+    assert reverse.returncode == 0, reverse.stderr
+    assert '[retry.domains."fast.example"] (only in the old config; new: default [retry])' in \
+        reverse.stdout.splitlines()
+
+
+def test_diff_against_an_unchanged_schedule_says_so(tmp_path):
+    # Other keys may change; the retry schedule is what is compared.
+    old, new, result = diff(tmp_path, CONFIG, CONFIG.replace("relay.test", "relay2.test"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{new}: ok\n{old}: ok\nretry schedule unchanged\n"
+
+
+def test_diff_against_names_an_unchanged_rule_among_changed_ones(tmp_path):
+    # The default's initial wait changes; slow.example's override sets its own.
+    _, _, result = diff(tmp_path, CONFIG, CONFIG.replace('initial = "5m"', 'initial = "10m"'))
+    assert result.returncode == 0, result.stderr
+    assert '[retry.domains."slow.example"]: unchanged' in result.stdout.splitlines()
+    assert row(section(result.stdout, "default [retry]"), "attempt   2")[2].startswith("10m")
+
+
+def test_diff_against_an_invalid_old_config_is_reported_with_file_and_line(tmp_path):
+    old, new, result = diff(tmp_path, '[retry]\ninitial = "5m"\nfactor = "fast"\n', NEW_CONFIG)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{old}:3:"), result.stderr
+    assert result.stdout == ""
+    # Both invalid: both reported.
+    _, _, both = diff(tmp_path, "[retry]\nnope = 1\n", "[server]\nnope = 1\n")
+    assert both.returncode == 2
+    assert [line.split(":")[:2] for line in both.stderr.splitlines()] == [
+        [str(new), "2"], [str(old), "2"]]
+
+
+def test_queue_show_names_the_rule_of_each_next_attempt(tmp_path, make_relay):
+    port = free_port()
+    sink = Sink(tmp_path, "127.0.0.9", port, {"data": "451 4.3.0 always later"})
+    try:
+        relay = make_relay(delivery="", extra=f"""
+[routes."slow.example"]
+nexthop = "127.0.0.9:{port}"
+
+[routes."other.test"]
+nexthop = "127.0.0.9:{port}"
+
+[retry]
+initial = "10m"
+jitter = 0.0
+
+[retry.domains."slow.example"]
+initial = "2h"
+""")
+        message_id = send_message(relay.smtp_port, ["a@Slow.Example", "b@other.test"], "",
+                                  b"Subject: rules\r\n\r\nHello.\r\n")
+
+        def show(*args):
+            return run("queue", "show", message_id, *args, "-c", str(relay.config_path))
+
+        def deferred():
+            shown = show("--json")
+            assert shown.returncode == 0, shown.stderr
+            message = json.loads(shown.stdout)
+            return message if all(r["attempts"] == 1 for r in message["recipients"]) else None
+
+        wait_until(deferred, timeout=30, what="both recipients deferred")
+        message = deferred()
+        slow, other = message["recipients"]
+        assert slow["address"] == "a@Slow.Example"
+        assert slow["retry_rule"] == "slow.example"
+        assert other["retry_rule"] == "default"
+        # Each next attempt a wait of its rule after its attempt (no jitter).
+        assert slow["next_attempt_ms"] - slow["history"][0]["time_ms"] == 2 * 3600 * 1000
+        assert other["next_attempt_ms"] - other["history"][0]["time_ms"] == 10 * 60 * 1000
+
+        text = show()
+        assert text.returncode == 0, text.stderr
+        assert 'next attempt in 1h59m (rule retry.domains."slow.example")' in text.stdout \
+            or 'next attempt in 2h (rule retry.domains."slow.example")' in text.stdout, text.stdout
+        assert "(rule default)" in text.stdout, text.stdout
     finally:
         sink.stop()

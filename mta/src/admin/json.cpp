@@ -19,6 +19,14 @@ Json attempt_json(const queue::Attempt& attempt) {
               {"tls", attempt.tls}};
 }
 
+// The retry rule that set a pending recipient's next attempt: "default" or the override's domain.
+// Null when no rule did: before the first attempt, or after `queue retry` made it due now.
+Json retry_rule_json(const queue::Recipient& recipient) {
+  if (recipient.state != queue::RecipientState::pending || recipient.next_attempt_ms == 0)
+    return Json();
+  return recipient.retry_rule.empty() ? "default" : recipient.retry_rule;
+}
+
 Json recipient_json(const queue::Envelope& envelope, const queue::Recipient& recipient) {
   Json history = Json::array();
   for (const auto& attempt : recipient.history) history.push_back(attempt_json(attempt));
@@ -28,6 +36,7 @@ Json recipient_json(const queue::Envelope& envelope, const queue::Recipient& rec
               {"attempts", recipient.attempts},
               {"last_reply", recipient.last_reply},
               {"next_attempt_ms", pending ? Json(due_ms(envelope, recipient)) : Json()},
+              {"retry_rule", retry_rule_json(recipient)},
               {"history", std::move(history)}};
 }
 

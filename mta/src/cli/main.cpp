@@ -14,6 +14,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "cli/check_config_diff.hpp"
 #include "cli/check_dns.hpp"
 #include "cli/queue_command.hpp"
 #include "cli/retry_plan_command.hpp"
@@ -198,8 +199,11 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the daemon in the foreground");
   serve_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
 
+  std::string old_config_path;
   auto* check_cmd = app.add_subcommand("check-config", "Validate a config file");
   check_cmd->add_option("-c,--config", config_path, "Config file (TOML)")->required();
+  check_cmd->add_option("--diff-against", old_config_path,
+                        "An older config: validate it too and show how the retry schedule changes");
 
   auto* version_cmd = app.add_subcommand("version", "Print versions");
 
@@ -246,6 +250,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (*serve_cmd) return serve(config_path);
+  if (*check_cmd && !old_config_path.empty())
+    return relayq::mta::check_config_diff(config_path, old_config_path);
   if (*check_cmd) return check_config(config_path);
   if (*version_cmd) return version();
   if (*dkim_record_cmd) return dkim_record(config_path);

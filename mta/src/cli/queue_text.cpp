@@ -80,6 +80,16 @@ std::string next_attempt_text(std::int64_t due_ms, std::int64_t now_ms) {
                           : "next attempt in " + format_duration(due_ms - now_ms);
 }
 
+// " (rule default)", " (rule retry.domains."slow.example")": which retry rule set the next
+// attempt time; empty when none did (a first attempt, or one `queue retry` made due now).
+std::string retry_rule_text(const json& recipient) {
+  const auto& rule = recipient.contains("retry_rule") ? recipient["retry_rule"] : json();
+  if (!rule.is_string()) return "";
+  const auto name = rule.get<std::string>();
+  return name == "default" ? " (rule default)"
+                           : " (rule retry.domains.\"" + printable(name) + "\")";
+}
+
 std::string plural(std::uint64_t count, std::string_view word) {
   return fmt::format("{} {}{}", count, word, count == 1 ? "" : "s");
 }
@@ -100,7 +110,8 @@ std::string recipient_text(const json& recipient, bool held, std::int64_t now_ms
   const std::string next =
       !pending ? ""
       : held   ? "held: no attempt until released"
-               : next_attempt_text(recipient.value("next_attempt_ms", now_ms), now_ms);
+               : next_attempt_text(recipient.value("next_attempt_ms", now_ms), now_ms) +
+                   retry_rule_text(recipient);
   const auto& history = recipient.contains("history") ? recipient["history"] : json::array();
   // Numbered from the end, so that the numbers stay right if older attempts were dropped.
   const auto first = attempts >= history.size() ? attempts - history.size() + 1 : 1;

@@ -7,8 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "dns/domain_name.hpp"
-#include "mta/cli/queue_text.hpp"
+#include "cli/retry_plan_text.hpp"
 #include "mta/config/config.hpp"
 #include "queue/retry_plan.hpp"
 
@@ -19,8 +18,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 2;
 
-constexpr std::string_view kAssumption = "each attempt fails at once with a 4xx";
-
 double seconds(queue::Millis time) {
   return static_cast<double>(time.count()) / 1000.0;
 }
@@ -30,7 +27,7 @@ std::string json_text(const queue::RetryPlan& plan, const std::string& domain,
   nlohmann::ordered_json out;
   if (!domain.empty()) out["domain"] = domain;
   out["rule"] = rule;
-  out["assumes"] = kAssumption;
+  out["assumes"] = kRetryPlanAssumption;
   auto& attempts = out["attempts"] = nlohmann::ordered_json::array();
   for (const auto& attempt : plan.attempts) {
     attempts.push_back({{"number", attempt.number},
@@ -54,30 +51,13 @@ std::string human_text(const queue::RetryPlan& plan, const queue::RetryPolicy& p
                        const std::string& domain, const std::string& rule) {
   std::string out =
       fmt::format("retry plan{}: {}\n", domain.empty() ? "" : fmt::format(" for {}", domain), rule);
-  out += fmt::format("times after reception, {}; jitter +/-{:g}% of each wait\n", kAssumption,
-                     policy.jitter * 100);
+  out += fmt::format("times after reception, {}; jitter +/-{:g}% of each wait\n",
+                     kRetryPlanAssumption, policy.jitter * 100);
   for (const auto& attempt : plan.attempts) {
-    out +=
-        fmt::format("attempt {:>3}  {:>7}", attempt.number, format_duration(attempt.after.count()));
-    // The first attempt, at reception, has no range to show (nor any without jitter).
-    if (attempt.earliest != attempt.latest)
-      out += fmt::format("  ({} .. {})", format_duration(attempt.earliest.count()),
-                         format_duration(attempt.latest.count()));
-    out += "\n";
+    out += fmt::format("attempt {:>3}  {}\n", attempt.number, attempt_time_text(attempt));
   }
-  if (plan.delay_warning_attempt) {
-    const auto& attempt = plan.attempts[*plan.delay_warning_attempt - 1];
-    out += fmt::format("delay warning: after attempt {} fails, {} (delay_warning = {})\n",
-                       attempt.number, format_duration(attempt.after.count()),
-                       format_duration(policy.delay_warning.count()));
-  } else {
-    out += policy.delay_warning.count() == 0
-               ? "delay warning: none (delay_warning = 0)\n"
-               : fmt::format("delay warning: none (the bounce comes first: delay_warning = {})\n",
-                             format_duration(policy.delay_warning.count()));
-  }
-  out += fmt::format("bounce: after attempt {} fails, {} (max_age)\n", plan.attempts.back().number,
-                     format_duration(plan.bounce_after.count()));
+  out += "delay warning: " + delay_warning_text(plan, policy) + "\n";
+  out += "bounce: " + bounce_text(plan) + "\n";
   return out;
 }
 
@@ -91,17 +71,12 @@ int retry_plan(const std::string& config_path, const std::string& domain, bool j
     std::cerr << error.what() << "\n";
     return kExitUsage;
   }
-  const queue::RetryPolicy* policy = &config.retry;
-  std::string rule = "default [retry]";
-  // The config's domain keys are lower-case, like the delivery engine's lookup.
-  const std::string key = dns::lower_case(domain);
-  if (const auto it = config.retry_domains.find(key);
-      !domain.empty() && it != config.retry_domains.end()) {
-    policy = &it->second;
-    rule = fmt::format("[retry.domains.\"{}\"]", key);
-  }
-  const queue::RetryPlan plan = queue::plan_retries(*policy);
-  std::cout << (json ? json_text(plan, domain, rule) : human_text(plan, *policy, domain, rule));
+  // The delivery engine's own lookup: the same override for any case of the domain.
+  const queue::RetryPolicies policies(config.retry, config.retry_domains);
+  const queue::RetryRule rule = policies.rule_for(domain);
+  const queue::RetryPlan plan = queue::plan_retries(rule.policy);
+  const std::string name = rule_name(rule);
+  std::cout << (json ? json_text(plan, domain, name) : human_text(plan, rule.policy, domain, name));
   return kExitOk;
 }
 

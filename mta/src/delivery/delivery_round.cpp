@@ -31,9 +31,9 @@ std::string_view fate_name(Fate fate) {
 
 }  // namespace
 
-const queue::RetryPolicy& DeliveryEngine::policy_for(const queue::Envelope& envelope,
-                                                     std::uint16_t index) const {
-  return settings_->retry.for_domain(dns::domain_of_mailbox(envelope.recipients[index].address));
+queue::RetryRule DeliveryEngine::retry_rule_for(const queue::Envelope& envelope,
+                                                std::uint16_t index) const {
+  return settings_->retry.rule_for(dns::domain_of_mailbox(envelope.recipients[index].address));
 }
 
 // Applies each recipient's reply to its message; the last job of a message ends its round.
@@ -47,8 +47,8 @@ void DeliveryEngine::record(const Job& job, const std::vector<SmtpReply>& replie
     const std::uint16_t index = job.recipients[k];
     auto& recipient = envelope.recipients[index];
     const SmtpReply& reply = replies[k];
-    const auto& policy = policy_for(envelope, index);
-    const Fate fate = apply_reply(recipient, reply, policy, envelope.received_ms, context);
+    const Fate fate = apply_reply(recipient, reply, retry_rule_for(envelope, index),
+                                  envelope.received_ms, context);
     metrics_.outbound_replies(metrics::reply_class_of(reply.code)).Increment();
     switch (fate) {
       case Fate::delivered:
@@ -82,7 +82,7 @@ void DeliveryEngine::finish_round(queue::MessageId id) {
   auto& envelope = active.current;
   const std::int64_t now = queue::wall_clock_ms();
   if (!active.deferred.empty() && !envelope.sender.empty() && !envelope.delay_warned) {
-    const auto& policy = policy_for(envelope, active.deferred.front().index);
+    const auto& policy = retry_rule_for(envelope, active.deferred.front().index).policy;
     if (policy.delay_warning.count() > 0 &&
         now - envelope.received_ms >= policy.delay_warning.count()) {
       for (const auto& deferral : active.deferred) {

@@ -39,9 +39,9 @@ std::string enhanced_status(const SmtpReply& reply) {
   return "2.0.0";
 }
 
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
-                 const queue::RetryPolicy& policy, std::int64_t received_ms,
-                 const AttemptContext& context) {
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, const queue::RetryRule& rule,
+                 std::int64_t received_ms, const AttemptContext& context) {
+  const queue::RetryPolicy& policy = rule.policy;
   ++recipient.attempts;
   recipient.last_reply = reply.text;
   recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls});
@@ -61,6 +61,7 @@ Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
   // The last try falls on max_age itself, so that a message is given its whole lifetime.
   const auto delay = queue::retry_delay(policy, recipient.attempts, context.unit_random);
   recipient.next_attempt_ms = std::min(context.now_ms + delay.count(), expires);
+  recipient.retry_rule = rule.domain;
   return Fate::deferred;
 }
 

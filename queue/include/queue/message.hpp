@@ -43,6 +43,9 @@ struct Recipient {
   std::string last_reply;
   std::int64_t next_attempt_ms = 0;  // wall clock; 0 = due now
   std::vector<Attempt> history;
+  // The retry rule that set next_attempt_ms: the [retry.domains."x"] domain, empty for the
+  // default [retry] (and in records written before it was kept).
+  std::string retry_rule;
   bool operator==(const Recipient&) const = default;
 };
 

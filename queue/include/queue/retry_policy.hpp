@@ -19,6 +19,7 @@ struct RetryPolicy {
   Millis max_age = std::chrono::hours(24 * 5);   // then the recipient bounces
   double jitter = 0.1;                           // +/- fraction of each wait
   Millis delay_warning = std::chrono::hours(4);  // 0 = no "delayed" DSN
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // The wait after the `failures`-th consecutive failure (1 = first): initial * factor^(n-1),
@@ -26,12 +27,20 @@ struct RetryPolicy {
 // unit_random is in [0, 1). Never less than one second.
 Millis retry_delay(const RetryPolicy& policy, std::uint32_t failures, double unit_random);
 
+// A policy with the rule it comes from, for `relayq queue show` and `check-config --diff-against`
+// to name. Both refer into the RetryPolicies that gave them.
+struct RetryRule {
+  const RetryPolicy& policy;
+  std::string_view domain;  // the [retry.domains."x"] key that matched; empty for [retry]
+};
+
 // The policy per destination domain: overrides by exact (lower-case) domain, else the default.
 class RetryPolicies {
  public:
   RetryPolicies() = default;
   RetryPolicies(RetryPolicy default_policy, std::map<std::string, RetryPolicy> per_domain);
   const RetryPolicy& for_domain(std::string_view domain) const;
+  RetryRule rule_for(std::string_view domain) const;
 
  private:
   RetryPolicy default_;

@@ -244,6 +244,7 @@ TEST_CASE("Admin API shows one message with every recipient and its attempt hist
   CHECK(pending["attempts"] == 2);
   CHECK(pending["last_reply"] == "452 4.2.2 mailbox full");
   CHECK(pending["next_attempt_ms"] == now + 240'000);
+  CHECK(pending["retry_rule"] == "default");
   REQUIRE(pending["history"].size() == 2);
   CHECK(pending["history"][1] == json{{"time_ms", now - 100'000},
                                       {"nexthop", "mx1.example.org[192.0.2.1]:25"},
@@ -252,7 +253,23 @@ TEST_CASE("Admin API shows one message with every recipient and its attempt hist
   const auto& bounced = shown["recipients"][1];
   CHECK(bounced["state"] == "bounced");
   CHECK(bounced["next_attempt_ms"].is_null());
+  CHECK(bounced["retry_rule"].is_null());
   CHECK(bounced["history"][0]["reply"] == "550 5.1.1 no such user");
+}
+
+TEST_CASE("Admin API names the retry rule that set each next attempt", "[admin]") {
+  Api api;
+  const auto now = now_ms();
+  const auto message = api.add({"a@slow.example", "b@other.test"}, [&](Envelope& e) {
+    defer(e.recipients[0], now - 100'000, now + 3'600'000);
+    e.recipients[0].retry_rule = "slow.example";
+  });
+  const auto result = api.client.Get("/v1/queue/" + queue::format_id(message.id));
+  REQUIRE(result);
+  const auto shown = body_of(result);
+  CHECK(shown["recipients"][0]["retry_rule"] == "slow.example");
+  // Not tried yet: no rule set its time.
+  CHECK(shown["recipients"][1]["retry_rule"].is_null());
 }
 
 TEST_CASE("Admin API answers 404 for a missing message and 400 for a bad id", "[admin]") {

@@ -82,6 +82,7 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
          {"attempts", 2},
          {"last_reply", "451 4.3.0 try later"},
          {"next_attempt_ms", kNow + 240'000},
+         {"retry_rule", "default"},
          {"history",
           {{{"time_ms", kNow - 590'000}, {"nexthop", ""}, {"reply", "connection refused"}},
            {{"time_ms", kNow - 60'000},
@@ -102,6 +103,7 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
          {"attempts", 0},
          {"last_reply", ""},
          {"next_attempt_ms", kNow - 1},
+         {"retry_rule", nullptr},
          {"history", Json::array()}}}}};
   CHECK(show_text(message, kNow) ==
         "message 0190AB12CD340001, received 10m ago (2023-11-14 22:03:20 UTC)\n"
@@ -111,7 +113,7 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
         "  attempt 1 at 2023-11-14 22:03:30 UTC (no connection): connection refused\n"
         "  attempt 2 at 2023-11-14 22:12:20 UTC via mx1.example[192.0.2.1]:25 (plaintext): 451 "
         "4.3.0 try "
-        "later; next attempt in 4m\n"
+        "later; next attempt in 4m (rule default)\n"
         "carol@example.net: delivered after 1 attempt\n"
         "  attempt 1 at 2023-11-14 22:03:30 UTC via mx1.example[192.0.2.1]:25 (TLSv1.3 "
         "TLS_AES_128_GCM_SHA256 verified): 250 ok\n"
@@ -124,6 +126,23 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
   CHECK(text.find("  on hold: nothing is delivered until it is released\n") != std::string::npos);
   CHECK(text.find("250 ok\n") != std::string::npos);
   CHECK(text.find("451 4.3.0 try later; held: no attempt until released\n") != std::string::npos);
+}
+
+TEST_CASE("Queue show names the domain override that set the next attempt", "[admin][cli]") {
+  const Json message = {{"id", "0190AB12CD340002"},
+                        {"received_ms", kNow - 60'000},
+                        {"recipients",
+                         {{{"address", "ann@slow.example"},
+                           {"state", "pending"},
+                           {"attempts", 1},
+                           {"next_attempt_ms", kNow + 3'600'000},
+                           {"retry_rule", "slow.example"},
+                           {"history",
+                            {{{"time_ms", kNow - 60'000},
+                              {"nexthop", "mx.slow.example[192.0.2.5]:25"},
+                              {"reply", "451 4.3.0 later"}}}}}}}};
+  CHECK_THAT(show_text(message, kNow), Catch::EndsWith("451 4.3.0 later; next attempt in 1h (rule "
+                                                       "retry.domains.\"slow.example\")\n"));
 }
 
 TEST_CASE("Queue stats print counts and the domains in the server's order", "[admin][cli]") {

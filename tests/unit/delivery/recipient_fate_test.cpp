@@ -13,19 +13,28 @@ using relayq::mta::SmtpReply;
 using relayq::queue::Recipient;
 using relayq::queue::RecipientState;
 using relayq::queue::RetryPolicy;
+using relayq::queue::RetryRule;
 
 namespace {
 
 constexpr std::int64_t kReceived = 1'700'000'000'000;
 
-RetryPolicy short_policy() {
-  RetryPolicy policy;
-  policy.initial = std::chrono::seconds(60);
-  policy.factor = 2.0;
-  policy.max_interval = std::chrono::hours(1);
-  policy.max_age = std::chrono::hours(2);
-  policy.jitter = 0.0;
+const RetryPolicy& short_policy() {
+  static const RetryPolicy policy = [] {
+    RetryPolicy made;
+    made.initial = std::chrono::seconds(60);
+    made.factor = 2.0;
+    made.max_interval = std::chrono::hours(1);
+    made.max_age = std::chrono::hours(2);
+    made.jitter = 0.0;
+    return made;
+  }();
   return policy;
+}
+
+// short_policy() as the default [retry].
+RetryRule short_rule() {
+  return {short_policy(), {}};
 }
 
 Recipient recipient_to(const char* address, std::uint32_t attempts = 0) {
@@ -43,7 +52,7 @@ AttemptContext at(std::int64_t offset_ms) {
 
 TEST_CASE("a 2xx reply delivers and records the attempt", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, short_policy(), kReceived, at(10)) ==
+  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, short_rule(), kReceived, at(10)) ==
         Fate::delivered);
   CHECK(recipient.state == RecipientState::delivered);
   CHECK(recipient.attempts == 1);
@@ -55,32 +64,47 @@ TEST_CASE("a 2xx reply delivers and records the attempt", "[delivery]") {
 
 TEST_CASE("a 5xx reply bounces at once", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {550, "550 5.1.1 no such user"}, short_policy(), kReceived,
-                    at(10)) == Fate::bounced);
+  CHECK(apply_reply(recipient, {550, "550 5.1.1 no such user"}, short_rule(), kReceived, at(10)) ==
+        Fate::bounced);
   CHECK(recipient.state == RecipientState::bounced);
 }
 
 TEST_CASE("4xx replies and failed connections defer on the growing schedule", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {451, "451 4.3.0 later"}, short_policy(), kReceived, at(0)) ==
+  CHECK(apply_reply(recipient, {451, "451 4.3.0 later"}, short_rule(), kReceived, at(0)) ==
         Fate::deferred);
   CHECK(recipient.state == RecipientState::pending);
   CHECK(recipient.next_attempt_ms == kReceived + 60'000);
-  CHECK(apply_reply(recipient, {0, "connection refused"}, short_policy(), kReceived, at(60'000)) ==
+  CHECK(apply_reply(recipient, {0, "connection refused"}, short_rule(), kReceived, at(60'000)) ==
         Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 60'000 + 120'000);
   CHECK(recipient.attempts == 2);
 }
 
 TEST_CASE("the last try falls on max_age and a failure after it bounces", "[delivery]") {
-  const auto policy = short_policy();  // max_age 2 h, waits capped at 1 h
+  const auto rule = short_rule();  // max_age 2 h, waits capped at 1 h
   Recipient recipient = recipient_to("a@example.org", 10);
-  CHECK(apply_reply(recipient, {451, "451 later"}, policy, kReceived, at(90 * 60'000)) ==
+  CHECK(apply_reply(recipient, {451, "451 later"}, rule, kReceived, at(90 * 60'000)) ==
         Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 2 * 3'600'000);
-  CHECK(apply_reply(recipient, {451, "451 later"}, policy, kReceived, at(2 * 3'600'000)) ==
+  CHECK(apply_reply(recipient, {451, "451 later"}, rule, kReceived, at(2 * 3'600'000)) ==
         Fate::bounced);
   CHECK(recipient.state == RecipientState::bounced);
+}
+
+TEST_CASE("a deferral keeps the rule that set its next attempt", "[delivery]") {
+  RetryPolicy slow = short_policy();
+  slow.initial = std::chrono::hours(1);
+  const RetryRule slow_rule{slow, "slow.example"};
+  Recipient recipient = recipient_to("a@slow.example");
+  CHECK(apply_reply(recipient, {451, "451 later"}, slow_rule, kReceived, at(0)) == Fate::deferred);
+  CHECK(recipient.next_attempt_ms == kReceived + 3'600'000);
+  CHECK(recipient.retry_rule == "slow.example");
+  // The override gone (a reload), the next deferral is the default's.
+  CHECK(apply_reply(recipient, {451, "451 later"}, short_rule(), kReceived, at(3'600'000)) ==
+        Fate::deferred);
+  CHECK(recipient.next_attempt_ms == kReceived + 3'600'000 + 120'000);
+  CHECK(recipient.retry_rule.empty());
 }
 
 TEST_CASE("enhanced status codes come from the reply or its class", "[delivery]") {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "queue/envelope_codec.hpp"
@@ -27,6 +28,7 @@ Envelope sample_envelope() {
   recipient.attempts = 2;
   recipient.last_reply = "451 4.7.1 greylisted\n451 4.7.1 try later";
   recipient.next_attempt_ms = 1'700'000'600'000;
+  recipient.retry_rule = "slow.example";
   recipient.history.push_back({1'700'000'001'000, "mx.example.org[192.0.2.9]:25",
                                "451 4.7.1 greylisted", "TLSv1.3 TLS_AES_256_GCM_SHA384 verified"});
   envelope.recipients.emplace_back().address = "carol@example.org";
@@ -42,6 +44,25 @@ TEST_CASE("an envelope decodes to what was encoded", "[queue][codec]") {
   REQUIRE(decoded.envelope);
   CHECK(*decoded.envelope == envelope);
   CHECK(envelope_held(record) == true);
+}
+
+TEST_CASE("the retry rule is kept only when it is an override's", "[queue][codec]") {
+  // A recipient deferred by the default [retry] stores no rule, as records written before the
+  // rule was kept: both decode to an empty one.
+  const Envelope envelope = sample_envelope();
+  const auto stored = nlohmann::json::from_msgpack(encode_envelope(envelope));
+  CHECK(stored["r"][0]["r"] == "slow.example");
+  CHECK_FALSE(stored["r"][1].contains("r"));
+  const DecodedEnvelope decoded = decode_envelope(encode_envelope(envelope));
+  REQUIRE(decoded.envelope);
+  CHECK(decoded.envelope->recipients[0].retry_rule == "slow.example");
+  CHECK(decoded.envelope->recipients[1].retry_rule.empty());
+
+  auto damaged = stored;
+  damaged["r"][0]["r"] = 7;
+  std::string record;
+  nlohmann::json::to_msgpack(damaged, record);
+  CHECK_FALSE(decode_envelope(record).envelope);
 }
 
 TEST_CASE("records that are not envelopes are refused with a reason", "[queue][codec]") {

@@ -100,4 +100,19 @@ TEST_CASE("retry policies fall back to the default for domains without an overri
   CHECK(defaults.for_domain("any.example").max_interval == hours(4));
 }
 
+TEST_CASE("a retry rule names the override that matched, or none for the default",
+          "[queue][retry]") {
+  RetryPolicy slow = without_jitter();
+  slow.initial = hours(1);
+  const RetryPolicies policies(without_jitter(), {{"Slow.Example", slow}});
+
+  const RetryRule matched = policies.rule_for("SLOW.example");
+  CHECK(matched.domain == "slow.example");  // the config's key, lower-cased
+  CHECK(matched.policy == slow);
+  const RetryRule fallback = policies.rule_for("other.example");
+  CHECK(fallback.domain.empty());
+  CHECK(fallback.policy == without_jitter());
+  CHECK(&fallback.policy == &policies.for_domain("other.example"));
+}
+
 }  // namespace relayq::queue

@@ -17,7 +17,7 @@ std::string list_header();
 std::string list_row(const nlohmann::ordered_json& line, std::int64_t now_ms);
 
 // `queue show`: the envelope, then each recipient's state and its attempts, one a line
-// ("attempt 2 at <time> via <nexthop>: <reply>; next attempt in 4m").
+// ("attempt 2 at <time> via <nexthop>: <reply>; next attempt in 4m (rule default)").
 std::string show_text(const nlohmann::ordered_json& message, std::int64_t now_ms);
 
 // `queue stats`: counts by state and recipient state, oldest age, the domains.

@@ -179,7 +179,7 @@ class DeliveryEngine : public ConnectionEvents {
   static bool round_changed_fates(const ActiveMessage& active);
   void on_committed(queue::MessageId id, const queue::StoreResult& result,
                     std::optional<queue::MessageId> dsn_id);
-  const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
+  queue::RetryRule retry_rule_for(const queue::Envelope& envelope, std::uint16_t index) const;
 
   // operator_actions.cpp: operators' changes, applied between delivery rounds.
   void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);

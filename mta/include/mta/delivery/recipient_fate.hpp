@@ -24,10 +24,10 @@ struct AttemptContext {
 };
 
 // Records the attempt in the recipient (attempts, history, last reply) and sets its state and
-// next attempt time. A 4xx (or no reply) past the policy's max_age bounces with 4.4.7.
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
-                 const queue::RetryPolicy& policy, std::int64_t received_ms,
-                 const AttemptContext& context);
+// next attempt time, with the rule that set it. A 4xx (or no reply) past the rule's max_age
+// bounces with 4.4.7.
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, const queue::RetryRule& rule,
+                 std::int64_t received_ms, const AttemptContext& context);
 
 // The enhanced status code of a reply ("5.1.1"), or a class default when it has none
 // (5.0.0 / 4.0.0; 4.4.1 for no reply at all; 4.4.7 for an expired message).
