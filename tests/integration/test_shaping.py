@@ -2,6 +2,7 @@
 full speed, messages per connection, and the adaptive slow-down after "421 4.7.28" replies and
 the recovery after successes, as the log, `relayq queue stats` and /metrics show them."""
 import json
+import signal
 import smtplib
 import subprocess
 
@@ -150,5 +151,32 @@ initial = "1h"
         row = next(line for line in text.splitlines() if line.startswith(name))
         assert "50%" in row and "slowed (1 steps)" in row, text
         assert metric_value(relay.metrics_port, "relayq_destinations_slowed") == 1
+    finally:
+        sink.stop()
+
+
+def test_sighup_applies_new_shaping(make_relay, tmp_path):
+    port = free_port()
+    sink = Sink(tmp_path, "127.0.0.1", port)
+    relay = make_relay(delivery="", extra=routes(**{"slow.test": port}) + """
+[shaping."slow.test"]
+max_message_rate = "5/s"
+""")
+    try:
+        submit(relay.smtp_port, ["a@slow.test"])
+        sink.wait_for(1)
+        assert lane(relay, "slow.test")["message_rate"] == 5
+        config = relay.config_path.read_text().replace('"5/s"', '"50/s"')
+        relay.config_path.write_text(config + '\n[shaping."new.test"]\nmax_connections = 2\n')
+        relay.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "event=reloaded" in relay.log_text(), what="the reload")
+        # The lane in use has its new rate; the new entry shows before any mail used it.
+        assert lane(relay, "slow.test")["message_rate"] == 50
+        added = lane(relay, "new.test")
+        assert added["max_connections"] == 2 and added["message_rate"] == 0
+        submit(relay.smtp_port, [f"user{n}@slow.test" for n in range(30)])
+        times = arrival_times(sink, 31)[1:]
+        # 30 messages at 50/s take about 0.6 s; at the old 5/s they would take 6 s.
+        assert times[-1] - times[0] < 4, times
     finally:
         sink.stop()

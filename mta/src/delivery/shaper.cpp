@@ -95,6 +95,10 @@ std::vector<LaneStatus> Shaper::status() const {
       auto status = lane->status();
       if (status.configured || status.slowdown_steps > 0) out.push_back(std::move(status));
     }
+    // Entries no destination has used yet show what they will allow.
+    for (const auto& [name, limits] : settings_.named) {
+      if (!lanes_.contains(name)) out.push_back(Lane(name, limits, true, loops_).status());
+    }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;

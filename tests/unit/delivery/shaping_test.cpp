@@ -161,18 +161,22 @@ max_message_rate = "3600/h"
   const auto other = shaper.lane("other.example");
   CHECK(other->status().max_connections == 7);
   CHECK(other->status().message_rate == Approx(10));
-  CHECK(shaper.lane("mx:outlook.com")->status().message_rate == Approx(1));
 
+  CHECK(shaper.status().at(1).message_rate == Approx(1));  // mx:outlook.com, not used yet
   CHECK(shaper.has_mx_rules());
   CHECK(shaper.mx_lane({"contoso-com.mail.protection.outlook.com"}) == "mx:outlook.com");
   CHECK(shaper.mx_lane({"OUTLOOK.COM."}) == "mx:outlook.com");
   CHECK(shaper.mx_lane({"notoutlook.com", "mx.example"}).empty());
 
-  // The status lists configured lanes (and slowed ones), not every destination.
+  // The status lists configured lanes, used or not (and slowed ones), not every destination.
+  CHECK(shaper.status().size() == 2);
+  other->slow_down(kSecond);
   const auto listed = shaper.status();
-  REQUIRE(listed.size() == 2);
+  REQUIRE(listed.size() == 3);
   CHECK(listed[0].name == "gmail.com");
   CHECK(listed[1].name == "mx:outlook.com");
+  CHECK(listed[2].name == "other.example");
+  CHECK(listed[2].message_rate == Approx(5));
 
   SECTION("a reload gives lanes in use their new limits") {
     shaper.configure(

@@ -111,7 +111,7 @@ class Shaper {
   std::shared_ptr<Lane> lane(const std::string& name);
   bool has_mx_rules() const;
   std::string mx_lane(const std::vector<std::string>& hosts) const;
-  // Lanes with a [shaping] entry or a slow-down in force, by name.
+  // Lanes with a [shaping] entry (used yet or not) or a slow-down in force, by name.
   std::vector<LaneStatus> status() const;
 
  private:
