@@ -6,7 +6,7 @@ import signal
 import smtplib
 import subprocess
 
-from conftest import RELAYQ_BIN, Sink, free_port, metric_value, wait_until
+from conftest import RELAYQ_BIN, DnsServer, Sink, free_port, metric_value, wait_until
 
 
 def routes(**sinks):
@@ -180,3 +180,45 @@ max_message_rate = "5/s"
         assert times[-1] - times[0] < 4, times
     finally:
         sink.stop()
+
+
+def test_domains_on_one_mx_host_set_share_its_lane(make_relay, tmp_path):
+    # Two domains hosted by one provider (their MX hosts under provider.test), and one that is
+    # not, all on one sink; the provider's lane holds both of its domains to one rate.
+    zone = """
+a.test.                60 IN MX 10 mx1.provider.test.
+b.test.                60 IN MX 10 MX2.Provider.test.
+mx1.provider.test.     60 IN A 127.0.0.1
+mx2.provider.test.     60 IN A 127.0.0.1
+other.test.            60 IN MX 10 mx.other.test.
+mx.other.test.         60 IN A 127.0.0.1
+"""
+    dns = DnsServer(tmp_path, zone)
+    port = free_port()
+    sink = Sink(tmp_path, "127.0.0.1", port)
+    rate, each = 10, 15
+    relay = make_relay(delivery=f"port = {port}", extra=f"""
+[dns]
+servers = ["127.0.0.1:{dns.port}"]
+
+[shaping."mx:provider.test"]
+max_message_rate = "{rate}/s"
+""")
+    try:
+        rcpts = [f"user{n}@{domain}" for n in range(each) for domain in ("a.test", "b.test")]
+        submit(relay.smtp_port, rcpts + [f"user{n}@other.test" for n in range(each)])
+        messages = sink.wait_for(3 * each, timeout=60)
+        provider = sorted(meta["time"] for meta, _ in messages
+                          if not meta["rcpt_to"][0].endswith("@other.test"))
+        other = sorted(meta["time"] for meta, _ in messages
+                       if meta["rcpt_to"][0].endswith("@other.test"))
+        # One rate for both domains together (each alone at the rate would make it double).
+        measured = (len(provider) - 3) / (provider[-1] - provider[2])
+        assert rate * 0.9 <= measured <= rate * 1.1, measured
+        assert other[-1] < provider[len(provider) // 2]  # not held back by the provider's lane
+        shown = lane(relay, "mx:provider.test")
+        assert shown["configured"] and shown["message_rate"] == rate
+        assert lane(relay, "a.test") is None and lane(relay, "b.test") is None
+    finally:
+        sink.stop()
+        dns.stop()
