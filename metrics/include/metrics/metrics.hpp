@@ -63,6 +63,9 @@ class Metrics {
   Counter& policy_result(PolicyCheck check, PolicyResult result);
   Counter& outbound_replies(ReplyClass reply_class);
   Counter& tls_handshakes(Direction direction, TlsResult result);
+  // Locks: the delivery engine looks each (category, result) up once, when it starts, so that
+  // the whole bounded set is present at zero.
+  Counter& delivery_failures(std::string_view category, FailureResult result);
 
   // Scrape-time sources, called on the exposer's thread at every scrape; they must be
   // thread-safe and should not throw (a throwing source hides its series for that scrape).
@@ -84,6 +87,7 @@ class Metrics {
   detail::Family<Counter>* received_family_;
   detail::Family<Counter>* rejected_family_;
   detail::Family<Counter>* policy_family_;
+  detail::Family<Counter>* failures_family_;
   detail::QueueCollector* queue_;
   detail::StoreCollector* store_;
   Counter* recipients_delivered_;

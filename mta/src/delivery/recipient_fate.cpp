@@ -39,12 +39,13 @@ std::string enhanced_status(const SmtpReply& reply) {
   return "2.0.0";
 }
 
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, ReplyCategory category,
                  const queue::RetryPolicy& policy, std::int64_t received_ms,
                  const AttemptContext& context) {
   ++recipient.attempts;
   recipient.last_reply = reply.text;
-  recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls});
+  recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls,
+                               reply.success() ? "" : std::string(to_string(category))});
   if (reply.success()) {
     recipient.state = queue::RecipientState::delivered;
     return Fate::delivered;

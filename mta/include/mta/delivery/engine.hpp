@@ -19,6 +19,7 @@
 #include "metrics/metrics.hpp"
 #include "mta/admin/queue_admin.hpp"
 #include "mta/delivery/recipient_fate.hpp"
+#include "mta/delivery/reply_category.hpp"
 #include "mta/delivery/router.hpp"
 #include "mta/net/loop_thread.hpp"
 #include "mta/net/tls_context.hpp"
@@ -43,6 +44,7 @@ struct DeliverySettings {
   dns::ResolverOptions resolver;
   OutboundTimeouts timeouts;
   std::size_t max_active_messages = 4096;  // per loop: messages loaded and being delivered
+  ReplyClassifier classifier;              // the category of each failure reply
 
   const std::shared_ptr<const ClientSessionConfig>& client(bool lmtp, TlsPolicy tls) const {
     return clients[lmtp ? 1 : 0][static_cast<std::size_t>(tls)];
@@ -161,6 +163,9 @@ class DeliveryEngine : public ConnectionEvents {
   void on_committed(queue::MessageId id, const queue::StoreResult& result,
                     std::optional<queue::MessageId> dsn_id);
   const queue::RetryPolicy& policy_for(const queue::Envelope& envelope, std::uint16_t index) const;
+  metrics::Counter& failure_counter(ReplyCategory category, metrics::FailureResult result) {
+    return *failure_counters_[static_cast<std::size_t>(category)][static_cast<std::size_t>(result)];
+  }
 
   // operator_actions.cpp: operators' changes, applied between delivery rounds.
   void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
@@ -186,6 +191,10 @@ class DeliveryEngine : public ConnectionEvents {
   std::unordered_map<OutboundConnection*, std::unique_ptr<OutboundConnection>> connections_;
   std::mt19937 random_;
   net::TlsSessionCache tls_sessions_;  // to resume TLS with next hops this loop has met
+  // relayq_delivery_failures_total by category, then result: looked up once, at construction.
+  std::array<std::array<metrics::Counter*, metrics::kFailureResults.size()>,
+             kReplyCategories.size()>
+      failure_counters_{};
   bool started_ = false;
   bool stopped_ = false;
 };

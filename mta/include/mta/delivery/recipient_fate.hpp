@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "mta/delivery/reply_category.hpp"
 #include "mta/smtp/client_session.hpp"
 #include "queue/dsn.hpp"
 #include "queue/message.hpp"
@@ -23,9 +24,10 @@ struct AttemptContext {
   std::string tls;           // queue::Attempt::tls: how the connection was protected
 };
 
-// Records the attempt in the recipient (attempts, history, last reply) and sets its state and
-// next attempt time. A 4xx (or no reply) past the policy's max_age bounces with 4.4.7.
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply,
+// Records the attempt in the recipient (attempts, history with the reply's category unless it
+// is a success, last reply) and sets its state and next attempt time. A 4xx (or no reply) past
+// the policy's max_age bounces with 4.4.7.
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, ReplyCategory category,
                  const queue::RetryPolicy& policy, std::int64_t received_ms,
                  const AttemptContext& context);
 
