@@ -116,6 +116,11 @@ Metrics::Metrics() {
   for (const ReplyClass reply_class : kReplyClasses)
     outbound_replies_[static_cast<std::size_t>(reply_class)] =
         &replies.with({std::string(label(reply_class))});
+  failures_family_ = &r.add<Family<Counter>>(
+      "relayq_delivery_failures_total",
+      "Failed delivery attempts of a recipient, by the reply's category (bad_mailbox, "
+      "rate_limit, ...) and result (deferred, bounced).",
+      std::vector<std::string>{"category", "result"});
   auto& handshakes = r.add<Family<Counter>>(
       "relayq_tls_handshakes_total",
       "TLS handshakes by direction (inbound: STARTTLS and smtps; outbound: STARTTLS to next "
@@ -174,6 +179,10 @@ Counter& Metrics::outbound_replies(ReplyClass reply_class) {
 Counter& Metrics::tls_handshakes(Direction direction, TlsResult result) {
   return *tls_handshakes_[static_cast<std::size_t>(direction) * 2 +
                           static_cast<std::size_t>(result)];
+}
+
+Counter& Metrics::delivery_failures(std::string_view category, FailureResult result) {
+  return failures_family_->with({std::string(category), std::string(label(result))});
 }
 
 void Metrics::set_queue_gauges_source(std::function<QueueGauges()> source) {

@@ -43,6 +43,8 @@ constexpr const char* kTime = "t";
 constexpr const char* kNexthop = "n";
 constexpr const char* kReply = "y";
 constexpr const char* kTls = "s";  // absent for plaintext (and in records older than TLS)
+// Absent for a success (and in records older than reply categories).
+constexpr const char* kCategory = "c";
 }  // namespace field
 
 // Reads an optional field, keeping the default when it is absent. A present field of the wrong
@@ -110,6 +112,7 @@ json encode_attempt(const Attempt& attempt) {
               {field::kNexthop, attempt.nexthop},
               {field::kReply, attempt.reply}};
   if (!attempt.tls.empty()) object[field::kTls] = attempt.tls;
+  if (!attempt.category.empty()) object[field::kCategory] = attempt.category;
   return object;
 }
 
@@ -133,6 +136,7 @@ Attempt decode_attempt(const json& object) {
   read(object, field::kNexthop, attempt.nexthop);
   read(object, field::kReply, attempt.reply);
   read(object, field::kTls, attempt.tls);
+  read(object, field::kCategory, attempt.category);
   return attempt;
 }
 

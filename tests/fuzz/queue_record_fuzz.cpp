@@ -1,8 +1,8 @@
 // libFuzzer target: the input as a record of the queue's "envelopes" family, read back the way
 // the store reads it. decode_envelope() must not throw; envelope_held() must agree with any
 // record that decodes; a decoded envelope must encode and decode to itself; and the bounce
-// delivery would build from it (apply_reply, dsn_entry, build_dsn) must keep the promises of
-// queue/dsn.hpp, whatever the record holds.
+// delivery would build from it (classify, apply_reply, dsn_entry, build_dsn) must keep the
+// promises of queue/dsn.hpp, whatever the record holds.
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -12,6 +12,7 @@
 #include "dsn_checks.hpp"
 #include "fuzz_input.hpp"
 #include "mta/delivery/recipient_fate.hpp"
+#include "mta/delivery/reply_category.hpp"
 #include "queue/dsn.hpp"
 #include "queue/envelope_codec.hpp"
 #include "queue/retry_policy.hpp"
@@ -58,10 +59,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   context.now_ms = envelope.received_ms + policy.max_age.count() + 1;
   context.nexthop = "mx.fuzz.test[127.0.0.1]:25";
   context.remote_host = "mx.fuzz.test";
+  const mta::ReplyClassifier classifier;
   for (auto& recipient : envelope.recipients) {
     const auto reply = reply_from(recipient.last_reply);
-    const auto fate =
-        mta::apply_reply(recipient, reply, {policy, {}}, envelope.received_ms, context);
+    const auto fate = mta::apply_reply(recipient, reply, classifier.classify(reply),
+                                       {policy, {}}, envelope.received_ms, context);
+    if (recipient.history.back().category.empty() != reply.success())
+      fuzz::fail("a failed attempt without a category, or a success with one");
     if (fate == mta::Fate::delivered) continue;
     request.recipients.push_back(mta::dsn_entry(recipient, fate, reply, context, 0));
   }

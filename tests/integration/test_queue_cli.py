@@ -171,9 +171,10 @@ def test_show_explains_the_history(scenario):
     assert "nobody@bad.test: bounced after 1 attempt\n" in out
     assert "late@slow.test: pending, 1 attempt\n" in out
     assert re.search(r"  attempt 1 at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC via \S*127\.0\.0\.9\S* "
-                     r"\(plaintext\): 451 4\.3\.0[^\n]*; next attempt in (59m\d*s?|1h) "
-                     r"\(rule default\)\n", out), out
-    assert re.search(r"  attempt 1 at [^\n]* via \S*127\.0\.0\.8\S* \(plaintext\): 550 5\.1\.1", out), out
+                      r"\(plaintext\): \[network\] 451 4\.3\.0[^\n]*; next attempt in (59m\d*s?|1h) "
+                      r"\(rule default\)\n", out), out
+    assert re.search(r"  attempt 1 at [^\n]* via \S*127\.0\.0\.8\S* \(plaintext\): \[bad_mailbox\] "
+                     r"550 5\.1\.1", out), out
 
     held = ok(queue(scenario.relay, "show", scenario.held))
     assert "on hold: nothing is delivered until it is released" in held

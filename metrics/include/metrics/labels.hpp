@@ -48,6 +48,11 @@ constexpr ReplyClass reply_class_of(int code) {
   return code < 500 ? ReplyClass::transient : ReplyClass::permanent;
 }
 
+// relayq_delivery_failures_total{category, result}: the result of a failed attempt; the
+// categories are mta's ReplyCategory names, a fixed set.
+enum class FailureResult : std::uint8_t { deferred, bounced };
+inline constexpr std::array kFailureResults = {FailureResult::deferred, FailureResult::bounced};
+
 // relayq_tls_handshakes_total{direction, result}: how much mail moves encrypted, each way.
 enum class Direction : std::uint8_t { inbound, outbound };
 enum class TlsResult : std::uint8_t { ok, failed };
@@ -118,6 +123,10 @@ constexpr std::string_view label(ReplyClass reply_class) {
       return "error";
   }
   return "unknown";
+}
+
+constexpr std::string_view label(FailureResult result) {
+  return result == FailureResult::deferred ? "deferred" : "bounced";
 }
 
 constexpr std::string_view label(Direction direction) {

@@ -66,6 +66,9 @@ class Metrics {
   // Adaptive back-off: steps down after "slow down" replies, and destinations slowed now.
   Counter& delivery_slowdowns() { return *delivery_slowdowns_; }
   UpDownGauge& destinations_slowed() { return *destinations_slowed_; }
+  // Locks: the delivery engine looks each (category, result) up once, when it starts, so that
+  // the whole bounded set is present at zero.
+  Counter& delivery_failures(std::string_view category, FailureResult result);
 
   // Scrape-time sources, called on the exposer's thread at every scrape; they must be
   // thread-safe and should not throw (a throwing source hides its series for that scrape).
@@ -87,6 +90,7 @@ class Metrics {
   detail::Family<Counter>* received_family_;
   detail::Family<Counter>* rejected_family_;
   detail::Family<Counter>* policy_family_;
+  detail::Family<Counter>* failures_family_;
   detail::QueueCollector* queue_;
   detail::StoreCollector* store_;
   Counter* recipients_delivered_;

@@ -13,10 +13,13 @@ double age_seconds(const queue::Envelope& envelope, std::int64_t now_ms) {
 }
 
 Json attempt_json(const queue::Attempt& attempt) {
-  return Json{{"time_ms", attempt.time_ms},
-              {"nexthop", attempt.nexthop},
-              {"reply", attempt.reply},
-              {"tls", attempt.tls}};
+  Json json{{"time_ms", attempt.time_ms},
+            {"nexthop", attempt.nexthop},
+            {"reply", attempt.reply},
+            {"tls", attempt.tls}};
+  // Failed attempts only: a success has none, nor has an attempt recorded before categories.
+  if (!attempt.category.empty()) json["category"] = attempt.category;
+  return json;
 }
 
 // The retry rule that set a pending recipient's next attempt: "default" or the override's domain.
@@ -50,6 +53,7 @@ Json queue_line(const queue::Envelope& envelope, std::int64_t now_ms) {
   Json pending = Json::array();
   Json next_attempt;
   Json last_error;
+  Json last_category;  // of last_error's attempt, when it has one
   std::int64_t last_error_time = -1;
   for (const auto& recipient : envelope.recipients) {
     if (recipient.state != queue::RecipientState::pending) continue;
@@ -61,6 +65,9 @@ Json queue_line(const queue::Envelope& envelope, std::int64_t now_ms) {
     if (!recipient.last_reply.empty() && time > last_error_time) {
       last_error = recipient.last_reply;
       last_error_time = time;
+      const bool classified =
+          !recipient.history.empty() && !recipient.history.back().category.empty();
+      last_category = classified ? Json(recipient.history.back().category) : Json();
     }
   }
   return Json{{"id", queue::format_id(envelope.id)},
@@ -69,6 +76,7 @@ Json queue_line(const queue::Envelope& envelope, std::int64_t now_ms) {
               {"recipients_pending", std::move(pending)},
               {"next_attempt_ms", std::move(next_attempt)},
               {"last_error", std::move(last_error)},
+              {"last_category", std::move(last_category)},
               {"held", envelope.held}};
 }
 

@@ -119,12 +119,14 @@ std::string recipient_text(const json& recipient, bool held, std::int64_t now_ms
     const auto& attempt = history[i];
     const auto nexthop = attempt.value("nexthop", std::string());
     const auto tls = attempt.value("tls", std::string());
-    out += fmt::format("  attempt {} at {} {}{}: {}", first + i,
+    const auto category = attempt.value("category", std::string());
+    out += fmt::format("  attempt {} at {} {}{}: {}{}", first + i,
                        format_time(attempt.value("time_ms", std::int64_t{0})),
                        nexthop.empty() ? "(no connection)" : "via " + printable(nexthop),
                        nexthop.empty() ? ""
                        : tls.empty()   ? " (plaintext)"
                                        : " (" + tls + ")",
+                       category.empty() ? "" : "[" + printable(category) + "] ",
                        printable(attempt.value("reply", std::string())));
     out += i + 1 == history.size() && !next.empty() ? "; " + next + "\n" : "\n";
   }
@@ -171,11 +173,17 @@ std::string list_row(const json& line, std::int64_t now_ms) {
     if (recipients.size() > 1) pending += fmt::format(" +{}", recipients.size() - 1);
   }
   const auto& error = line.contains("last_error") ? line["last_error"] : json();
+  const auto& category = line.contains("last_category") ? line["last_category"] : json();
+  std::string error_text = "-";
+  if (error.is_string()) {
+    error_text = printable(error.get<std::string>());
+    if (category.is_string())
+      error_text = "[" + printable(category.get<std::string>()) + "] " + error_text;
+  }
   return column(line.value("id", std::string()), kIdWidth) + "  " +
          right(format_duration(age_ms), kAgeWidth) + "  " + right(next, kNextWidth) + "  " +
          column(sender_text(line), kAddressWidth) + "  " + column(pending, kAddressWidth) + "  " +
-         (error.is_string() ? truncated(printable(error.get<std::string>()), kErrorWidth) : "-") +
-         "\n";
+         truncated(error_text, kErrorWidth) + "\n";
 }
 
 std::string show_text(const json& message, std::int64_t now_ms) {

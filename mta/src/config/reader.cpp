@@ -136,6 +136,7 @@ Config read_config(const toml::table& root, const std::string& path) {
   top.read_table("auth", [&](Section& s) { read_auth(s, config.auth); });
   top.read_table("policy", [&](Section& s) { read_policy(s, config.policy); });
   top.read_table("dkim", [&](Section& s) { read_dkim(s, config.dkim_sign); });
+  top.read_tables("reply_rule", [&](Section& s) { read_reply_rule(s, config.reply_rules); });
   top.reject_unknown();
   check_tls_and_auth(config);
   return config;

@@ -218,6 +218,37 @@ void read_dkim_sign(Section& s, std::vector<DkimSignConfig>& signers) {
   s.read_required("key", [&](auto& v) { signer.key = to_nonempty_string(v); });
 }
 
+// [[reply_rule]] code: a prefix of a reply code, "0" being our own failures (no reply).
+std::string to_code_prefix(const toml::node& node) {
+  auto text = to_string(node);
+  if (text.size() > 3 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw std::invalid_argument("must be up to 3 digits of a reply code, not " + quoted(text));
+  }
+  return text;
+}
+
+// [[reply_rule]] enhanced: a prefix of an RFC 3463 status code, "5.1.1" or "4.7.".
+std::string to_enhanced_prefix(const toml::node& node) {
+  auto text = to_string(node);
+  if (!std::all_of(text.begin(), text.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) ||
+      text.starts_with('.')) {
+    throw std::invalid_argument("must be digits and dots, like \"5.1.1\" or \"4.7.\", not " +
+                                quoted(text));
+  }
+  return text;
+}
+
+ReplyCategory to_reply_category(const toml::node& node) {
+  const auto text = to_string(node);
+  if (const auto category = parse_reply_category(text)) return *category;
+  std::string names;
+  for (const ReplyCategory category : kReplyCategories)
+    names += (names.empty() ? "" : ", ") + std::string(mta::to_string(category));
+  throw std::invalid_argument("must be one of " + names + "; not " + quoted(text));
+}
+
 }  // namespace
 
 // --- The sections.
@@ -415,6 +446,18 @@ void read_policy(Section& s, Config::Policy& policy) {
 
 void read_dkim(Section& s, std::vector<DkimSignConfig>& signers) {
   s.read_tables("sign", [&](Section& sign) { read_dkim_sign(sign, signers); });
+}
+
+void read_reply_rule(Section& s, std::vector<ReplyRule>& rules) {
+  ReplyRule rule;
+  s.read_required("category", [&](auto& v) { rule.category = to_reply_category(v); });
+  s.read("code", [&](auto& v) { rule.code = to_code_prefix(v); });
+  s.read("enhanced", [&](auto& v) { rule.enhanced = to_enhanced_prefix(v); });
+  s.read("text", [&](auto& v) { rule.text = to_string(v); });
+  // A rule without a condition would take every failure, hiding all the others.
+  if (rule.code.empty() && rule.enhanced.empty() && rule.text.empty())
+    throw std::invalid_argument("needs at least one of code, enhanced and text");
+  rules.push_back(std::move(rule));
 }
 
 }  // namespace relayq::mta::config_reader

@@ -32,5 +32,7 @@ void read_tls(Section& s, Config::Tls& tls);
 void read_auth(Section& s, Config::Auth& auth);
 void read_policy(Section& s, Config::Policy& policy);
 void read_dkim(Section& s, std::vector<DkimSignConfig>& signers);
+// One [[reply_rule]], added to `rules`.
+void read_reply_rule(Section& s, std::vector<ReplyRule>& rules);
 
 }  // namespace relayq::mta::config_reader

@@ -164,7 +164,7 @@ std::shared_ptr<const DeliverySettings> delivery_settings_for(const Config& conf
       .tls_contexts = client_tls_contexts(config),
       .resolver = {},
       .timeouts = {},
-      .classifier = ReplyClassifier(),  // MERGE-TODO reply_rules
+      .classifier = ReplyClassifier(config.reply_rules),
   });
   settings->resolver.servers = config.dns.servers;
   return settings;

@@ -47,7 +47,9 @@ void DeliveryEngine::record(const Job& job, const std::vector<SmtpReply>& replie
     const std::uint16_t index = job.recipients[k];
     auto& recipient = envelope.recipients[index];
     const SmtpReply& reply = replies[k];
-    const Fate fate = apply_reply(recipient, reply, retry_rule_for(envelope, index),
+    const ReplyCategory category =
+        reply.success() ? ReplyCategory::other : settings_->classifier.classify(reply);
+    const Fate fate = apply_reply(recipient, reply, category, retry_rule_for(envelope, index),
                                   envelope.received_ms, context);
     metrics_.outbound_replies(metrics::reply_class_of(reply.code)).Increment();
     switch (fate) {
@@ -58,17 +60,21 @@ void DeliveryEngine::record(const Job& job, const std::vector<SmtpReply>& replie
         break;
       case Fate::deferred:
         metrics_.recipients_deferred().Increment();
+        failure_counter(category, metrics::FailureResult::deferred).Increment();
         active.deferred.push_back({index, reply, context.remote_host});
         break;
       case Fate::bounced:
         metrics_.recipients_bounced().Increment();
+        failure_counter(category, metrics::FailureResult::bounced).Increment();
         active.dsn.push_back(dsn_entry(recipient, fate, reply, context, 0));
         break;
     }
-    spdlog::info("event=delivery id={} rcpt={} nexthop={} status={} attempts={} reply={}",
+    spdlog::info("event=delivery id={} rcpt={} nexthop={} status={} attempts={}{} reply={}",
                  queue::format_id(job.id), quoted(recipient.address),
                  context.nexthop.empty() ? "none" : context.nexthop, fate_name(fate),
-                 recipient.attempts, quoted(reply.text));
+                 recipient.attempts,
+                 fate == Fate::delivered ? "" : " category=" + std::string(to_string(category)),
+                 quoted(reply.text));
   }
   if (--active.jobs_outstanding == 0) finish_round(job.id);
 }

@@ -22,7 +22,13 @@ DeliveryEngine::DeliveryEngine(net::LoopThread& loop, queue::Store& store,
       shaper_(std::move(shaper)),
       route_message_(std::move(route_message)),
       census_(census),
-      random_(std::random_device{}()) {}
+      random_(std::random_device{}()) {
+  // Every (category, result) exists from the start, at zero, for dashboards and alerts.
+  for (const ReplyCategory category : kReplyCategories)
+    for (const metrics::FailureResult result : metrics::kFailureResults)
+      failure_counters_[static_cast<std::size_t>(category)][static_cast<std::size_t>(result)] =
+          &metrics_.delivery_failures(to_string(category), result);
+}
 
 DeliveryEngine::~DeliveryEngine() = default;
 

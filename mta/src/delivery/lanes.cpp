@@ -85,7 +85,10 @@ void DeliveryEngine::learn_from(Destination& destination, const std::vector<Smtp
   const SmtpReply* slow_down = nullptr;
   std::size_t delivered = 0;
   for (const auto& reply : replies) {
-    if (reply.success()) ++delivered;
+    if (reply.success()) {
+      ++delivered;
+      continue;
+    }
     if (slow_down == nullptr && settings_->classifier.classify(reply) == ReplyCategory::rate_limit)
       slow_down = &reply;
   }

@@ -39,12 +39,14 @@ std::string enhanced_status(const SmtpReply& reply) {
   return "2.0.0";
 }
 
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, const queue::RetryRule& rule,
-                 std::int64_t received_ms, const AttemptContext& context) {
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, ReplyCategory category,
+                 const queue::RetryRule& rule, std::int64_t received_ms,
+                 const AttemptContext& context) {
   const queue::RetryPolicy& policy = rule.policy;
   ++recipient.attempts;
   recipient.last_reply = reply.text;
-  recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls});
+  recipient.history.push_back({context.now_ms, context.nexthop, reply.text, context.tls,
+                               reply.success() ? "" : std::string(to_string(category))});
   if (reply.success()) {
     recipient.state = queue::RecipientState::delivered;
     return Fate::delivered;

@@ -1,25 +1,17 @@
-// The reply categories, the built-in rule table and the classifier. Pure functions of a reply:
-// any thread (delivery loops classify with their settings' classifier).
+// The built-in rule table and the classifier. Pure functions of a reply: any thread (delivery
+// loops classify with their settings' classifier).
 #include "mta/delivery/reply_category.hpp"
 
-#include <algorithm>
 #include <string>
 #include <utility>
 
+#include "dns/domain_name.hpp"
 #include "mta/delivery/recipient_fate.hpp"
 #include "mta/smtp/client_session.hpp"
 
 namespace relayq::mta {
 
 namespace {
-
-std::string lower_case(std::string_view text) {
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
-    return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  });
-  return lower;
-}
 
 // What a rule is matched against, worked out once per reply.
 struct ReplyFacts {
@@ -162,53 +154,16 @@ std::vector<ReplyRule> make_builtin_rules() {
   };
 }
 
-ReplyRule lower_cased(ReplyRule rule) {
-  rule.text = lower_case(rule.text);
-  return rule;
-}
-
 }  // namespace
 
-std::string_view to_string(ReplyCategory category) {
-  switch (category) {
-    case C::bad_mailbox:
-      return "bad_mailbox";
-    case C::bad_domain:
-      return "bad_domain";
-    case C::mailbox_full:
-      return "mailbox_full";
-    case C::message_too_big:
-      return "message_too_big";
-    case C::policy:
-      return "policy";
-    case C::reputation:
-      return "reputation";
-    case C::rate_limit:
-      return "rate_limit";
-    case C::protocol:
-      return "protocol";
-    case C::network:
-      return "network";
-    case C::other:
-      return "other";
-  }
-  return "other";
-}
-
-std::optional<ReplyCategory> parse_reply_category(std::string_view name) {
-  for (const ReplyCategory category : kReplyCategories)
-    if (to_string(category) == name) return category;
-  return std::nullopt;
-}
-
-ReplyClassifier::ReplyClassifier(std::vector<ReplyRule> rules) {
-  rules_.reserve(rules.size());
-  for (auto& rule : rules) rules_.push_back(lower_cased(std::move(rule)));
+ReplyClassifier::ReplyClassifier(std::vector<ReplyRule> rules) : rules_(std::move(rules)) {
+  // Matched against the lower-cased reply; the built-in rules are written that way.
+  for (auto& rule : rules_) rule.text = dns::lower_case(rule.text);
 }
 
 ReplyCategory ReplyClassifier::classify(const SmtpReply& reply) const {
   const ReplyFacts facts{std::to_string(reply.code), enhanced_status(reply),
-                         lower_case(reply.text)};
+                         dns::lower_case(reply.text)};
   for (const auto* rules : {&rules_, &builtin_rules()})
     for (const ReplyRule& rule : *rules)
       if (matches(rule, facts)) return rule.category;

@@ -33,6 +33,9 @@ struct Attempt {
   // How the connection was protected: "TLSv1.3 TLS_AES_256_GCM_SHA384 verified" (or
   // "unverified"), empty for plaintext.
   std::string tls;
+  // What kind of failure the reply was ("bad_mailbox", "rate_limit", ...: mta's
+  // ReplyCategory); empty for a success, and in records older than the classification.
+  std::string category;
   bool operator==(const Attempt&) const = default;
 };
 

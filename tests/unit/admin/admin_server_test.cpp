@@ -85,10 +85,11 @@ struct Api {
 
 // One failed attempt, as delivery records it.
 void defer(queue::Recipient& recipient, std::int64_t at_ms, std::int64_t next_ms,
-           std::string reply = "451 4.3.0 try later") {
+           std::string reply = "451 4.3.0 try later", std::string category = "network") {
   ++recipient.attempts;
   recipient.last_reply = reply;
-  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), ""});
+  recipient.history.push_back(
+      {at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), "", std::move(category)});
   recipient.next_attempt_ms = next_ms;
 }
 
@@ -97,7 +98,9 @@ void finish(queue::Recipient& recipient, RecipientState state, std::int64_t at_m
   ++recipient.attempts;
   recipient.state = state;
   recipient.last_reply = reply;
-  recipient.history.push_back({at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), ""});
+  const std::string category = state == RecipientState::delivered ? "" : "bad_mailbox";
+  recipient.history.push_back(
+      {at_ms, "mx1.example.org[192.0.2.1]:25", std::move(reply), "", category});
 }
 
 json body_of(const httplib::Result& result) {
@@ -135,7 +138,7 @@ TEST_CASE(
   const auto deferred = api.add({"b@one.test", "c@two.test", "d@two.test"}, [&](Envelope& e) {
     defer(e.recipients[0], now - 30'000, now + 300'000);
     finish(e.recipients[1], RecipientState::delivered, now - 30'000, "250 2.0.0 ok");
-    defer(e.recipients[2], now - 20'000, now + 120'000, "421 4.3.2 busy");
+    defer(e.recipients[2], now - 20'000, now + 120'000, "421 4.3.2 busy", "rate_limit");
   });
   const auto held = api.add(
       {"e@one.test"}, [](Envelope& e) { e.held = true; }, 5'000);
@@ -156,11 +159,13 @@ TEST_CASE(
   CHECK(lines[0]["recipients_pending"] == json::array({"b@one.test", "d@two.test"}));
   CHECK(lines[0]["next_attempt_ms"] == now + 120'000);  // the earliest pending
   CHECK(lines[0]["last_error"] == "421 4.3.2 busy");    // the newest attempt's reply
+  CHECK(lines[0]["last_category"] == "rate_limit");     // and its category
   CHECK(lines[0]["held"] == false);
 
   CHECK(lines[1]["id"] == queue::format_id(held.id));
   CHECK(lines[1]["held"] == true);
-  CHECK(lines[1]["last_error"].is_null());                 // never tried
+  CHECK(lines[1]["last_error"].is_null());  // never tried
+  CHECK(lines[1]["last_category"].is_null());
   CHECK(lines[1]["next_attempt_ms"] == held.received_ms);  // a first attempt is due on arrival
 
   CHECK(lines[2]["id"] == queue::format_id(bounce.id));
@@ -220,7 +225,7 @@ TEST_CASE("Admin API shows one message with every recipient and its attempt hist
   const auto now = now_ms();
   const auto message = api.add({"b@one.test", "c@two.test"}, [&](Envelope& e) {
     defer(e.recipients[0], now - 400'000, now - 100'000);
-    defer(e.recipients[0], now - 100'000, now + 240'000, "452 4.2.2 mailbox full");
+    defer(e.recipients[0], now - 100'000, now + 240'000, "452 4.2.2 mailbox full", "mailbox_full");
     finish(e.recipients[1], RecipientState::bounced, now - 400'000, "550 5.1.1 no such user");
   });
   const auto id = queue::format_id(message.id);
@@ -249,12 +254,14 @@ TEST_CASE("Admin API shows one message with every recipient and its attempt hist
   CHECK(pending["history"][1] == json{{"time_ms", now - 100'000},
                                       {"nexthop", "mx1.example.org[192.0.2.1]:25"},
                                       {"reply", "452 4.2.2 mailbox full"},
-                                      {"tls", ""}});
+                                      {"tls", ""},
+                                      {"category", "mailbox_full"}});
   const auto& bounced = shown["recipients"][1];
   CHECK(bounced["state"] == "bounced");
   CHECK(bounced["next_attempt_ms"].is_null());
   CHECK(bounced["retry_rule"].is_null());
   CHECK(bounced["history"][0]["reply"] == "550 5.1.1 no such user");
+  CHECK(bounced["history"][0]["category"] == "bad_mailbox");
 }
 
 TEST_CASE("Admin API names the retry rule that set each next attempt", "[admin]") {

@@ -63,6 +63,10 @@ TEST_CASE("Queue list rows show age, next attempt, pending recipients and the la
   CHECK(due_row.find("      now  ") != std::string::npos);
   CHECK(due_row.find(std::string(27, 'x') + "...  ") != std::string::npos);
   CHECK(due_row.ends_with(std::string(57, 'e') + "...\n"));
+
+  Json classified = deferred;
+  classified["last_category"] = "network";
+  CHECK(list_row(classified, kNow).ends_with("  [network] 451 4.3.0 try  later\n"));
 }
 
 TEST_CASE("Queue show explains every attempt and when the next one is due", "[admin][cli]") {
@@ -87,7 +91,8 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
           {{{"time_ms", kNow - 590'000}, {"nexthop", ""}, {"reply", "connection refused"}},
            {{"time_ms", kNow - 60'000},
             {"nexthop", "mx1.example[192.0.2.1]:25"},
-            {"reply", "451 4.3.0 try later"}}}}},
+            {"reply", "451 4.3.0 try later"},
+            {"category", "network"}}}}},
         {{"address", "carol@example.net"},
          {"state", "delivered"},
          {"attempts", 1},
@@ -111,9 +116,8 @@ TEST_CASE("Queue show explains every attempt and when the next one is due", "[ad
         "  came in on 127.0.0.1:2525 from 192.0.2.7 (EHLO client.test [31m)\n"
         "bob@example.net: pending, 2 attempts\n"
         "  attempt 1 at 2023-11-14 22:03:30 UTC (no connection): connection refused\n"
-        "  attempt 2 at 2023-11-14 22:12:20 UTC via mx1.example[192.0.2.1]:25 (plaintext): 451 "
-        "4.3.0 try "
-        "later; next attempt in 4m (rule default)\n"
+        "  attempt 2 at 2023-11-14 22:12:20 UTC via mx1.example[192.0.2.1]:25 (plaintext): "
+        "[network] 451 4.3.0 try later; next attempt in 4m (rule default)\n"
         "carol@example.net: delivered after 1 attempt\n"
         "  attempt 1 at 2023-11-14 22:03:30 UTC via mx1.example[192.0.2.1]:25 (TLSv1.3 "
         "TLS_AES_128_GCM_SHA256 verified): 250 ok\n"

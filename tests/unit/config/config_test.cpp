@@ -633,3 +633,36 @@ TEST_CASE("LMTP next hops: host:port or a unix socket, verify_recipients only th
         "test.toml:3: routes.a.test.verify_recipients: verify_recipients needs an LMTP next hop "
         "(\"lmtp:...\")");
 }
+
+TEST_CASE("[[reply_rule]]: a category and at least one condition, in file order", "[config]") {
+  const auto config = parse_config(
+      "[[reply_rule]]\ncategory = \"rate_limit\"\ncode = \"45\"\nenhanced = \"4.7.\"\n"
+      "text = \"Slow Down\"\n"
+      "[[reply_rule]]\ncategory = \"network\"\ncode = \"0\"\n"
+      "[[reply_rule]]\ncategory = \"bad_mailbox\"\nenhanced = \"\"\ntext = \"no mailbox here\"\n",
+      "test.toml");
+  REQUIRE(config.reply_rules.size() == 3);
+  CHECK(config.reply_rules[0] == ReplyRule{ReplyCategory::rate_limit, "45", "4.7.", "Slow Down"});
+  CHECK(config.reply_rules[1] == ReplyRule{ReplyCategory::network, "0", "", ""});
+  CHECK(config.reply_rules[2] == ReplyRule{ReplyCategory::bad_mailbox, "", "", "no mailbox here"});
+  CHECK(parse_config("", "test.toml").reply_rules.empty());
+
+  CHECK(error_of("[[reply_rule]]\ncode = \"4\"\n") == "test.toml:1: reply_rule.category: missing");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"spam\"\ntext = \"x\"\n") ==
+        "test.toml:2: reply_rule.category: must be one of bad_mailbox, bad_domain, mailbox_full, "
+        "message_too_big, policy, reputation, rate_limit, protocol, network, other; not "
+        "\"spam\"");
+  CHECK(error_of("\n[[reply_rule]]\ncategory = \"policy\"\ntext = \"\"\n") ==
+        "test.toml:2: reply_rule: needs at least one of code, enhanced and text");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\ncode = \"4xx\"\n") ==
+        "test.toml:3: reply_rule.code: must be up to 3 digits of a reply code, not \"4xx\"");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\ncode = \"5500\"\n") ==
+        "test.toml:3: reply_rule.code: must be up to 3 digits of a reply code, not \"5500\"");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\nenhanced = \"5.x.1\"\n") ==
+        "test.toml:3: reply_rule.enhanced: must be digits and dots, like \"5.1.1\" or \"4.7.\", "
+        "not \"5.x.1\"");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\ntext = 5\n") ==
+        "test.toml:3: reply_rule.text: must be a string");
+  CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\ntext = \"x\"\nclass = \"5\"\n") ==
+        "test.toml:4: unknown key 'reply_rule.class'");
+}

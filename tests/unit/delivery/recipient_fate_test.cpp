@@ -9,6 +9,7 @@ using relayq::mta::AttemptContext;
 using relayq::mta::dsn_entry;
 using relayq::mta::enhanced_status;
 using relayq::mta::Fate;
+using relayq::mta::ReplyCategory;
 using relayq::mta::SmtpReply;
 using relayq::queue::Recipient;
 using relayq::queue::RecipientState;
@@ -52,31 +53,34 @@ AttemptContext at(std::int64_t offset_ms) {
 
 TEST_CASE("a 2xx reply delivers and records the attempt", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, short_rule(), kReceived, at(10)) ==
-        Fate::delivered);
+  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, ReplyCategory::other, short_rule(),
+                    kReceived, at(10)) == Fate::delivered);
   CHECK(recipient.state == RecipientState::delivered);
   CHECK(recipient.attempts == 1);
   REQUIRE(recipient.history.size() == 1);
   CHECK(recipient.history[0].nexthop == "mx.example[192.0.2.1]:25");
   CHECK(recipient.history[0].reply == "250 2.0.0 ok");
+  CHECK(recipient.history[0].category.empty());  // successes have no category
   CHECK(recipient.last_reply == "250 2.0.0 ok");
 }
 
 TEST_CASE("a 5xx reply bounces at once", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {550, "550 5.1.1 no such user"}, short_rule(), kReceived, at(10)) ==
-        Fate::bounced);
+  CHECK(apply_reply(recipient, {550, "550 5.1.1 no such user"}, ReplyCategory::bad_mailbox,
+                    short_rule(), kReceived, at(10)) == Fate::bounced);
   CHECK(recipient.state == RecipientState::bounced);
+  REQUIRE(recipient.history.size() == 1);
+  CHECK(recipient.history[0].category == "bad_mailbox");
 }
 
 TEST_CASE("4xx replies and failed connections defer on the growing schedule", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {451, "451 4.3.0 later"}, short_rule(), kReceived, at(0)) ==
-        Fate::deferred);
+  CHECK(apply_reply(recipient, {451, "451 4.3.0 later"}, ReplyCategory::network, short_rule(),
+                    kReceived, at(0)) == Fate::deferred);
   CHECK(recipient.state == RecipientState::pending);
   CHECK(recipient.next_attempt_ms == kReceived + 60'000);
-  CHECK(apply_reply(recipient, {0, "connection refused"}, short_rule(), kReceived, at(60'000)) ==
-        Fate::deferred);
+  CHECK(apply_reply(recipient, {0, "connection refused"}, ReplyCategory::network, short_rule(),
+                    kReceived, at(60'000)) == Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 60'000 + 120'000);
   CHECK(recipient.attempts == 2);
 }
@@ -84,11 +88,11 @@ TEST_CASE("4xx replies and failed connections defer on the growing schedule", "[
 TEST_CASE("the last try falls on max_age and a failure after it bounces", "[delivery]") {
   const auto rule = short_rule();  // max_age 2 h, waits capped at 1 h
   Recipient recipient = recipient_to("a@example.org", 10);
-  CHECK(apply_reply(recipient, {451, "451 later"}, rule, kReceived, at(90 * 60'000)) ==
-        Fate::deferred);
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, rule, kReceived,
+                    at(90 * 60'000)) == Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 2 * 3'600'000);
-  CHECK(apply_reply(recipient, {451, "451 later"}, rule, kReceived, at(2 * 3'600'000)) ==
-        Fate::bounced);
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, rule, kReceived,
+                    at(2 * 3'600'000)) == Fate::bounced);
   CHECK(recipient.state == RecipientState::bounced);
 }
 
@@ -97,11 +101,11 @@ TEST_CASE("a deferral keeps the rule that set its next attempt", "[delivery]") {
   slow.initial = std::chrono::hours(1);
   const RetryRule slow_rule{slow, "slow.example"};
   Recipient recipient = recipient_to("a@slow.example");
-  CHECK(apply_reply(recipient, {451, "451 later"}, slow_rule, kReceived, at(0)) == Fate::deferred);
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, slow_rule, kReceived, at(0)) == Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 3'600'000);
   CHECK(recipient.retry_rule == "slow.example");
   // The override gone (a reload), the next deferral is the default's.
-  CHECK(apply_reply(recipient, {451, "451 later"}, short_rule(), kReceived, at(3'600'000)) ==
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, short_rule(), kReceived, at(3'600'000)) ==
         Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 3'600'000 + 120'000);
   CHECK(recipient.retry_rule.empty());

@@ -190,6 +190,21 @@ TEST_CASE("metrics labeled accessors return the same series each time", "[metric
   CHECK(&metrics.queue_messages(QueueState::ready) == &metrics.queue_messages(QueueState::ready));
 }
 
+TEST_CASE("metrics delivery failures count by category and result", "[metrics]") {
+  Metrics metrics;
+  Counter& bounced = metrics.delivery_failures("bad_mailbox", FailureResult::bounced);
+  CHECK(&bounced == &metrics.delivery_failures("bad_mailbox", FailureResult::bounced));
+  CHECK(&bounced != &metrics.delivery_failures("bad_mailbox", FailureResult::deferred));
+  metrics.delivery_failures("rate_limit", FailureResult::deferred);
+  bounced.Increment();
+  const Scrape scrape(exposition(metrics));
+  CHECK(scrape.types.at("relayq_delivery_failures_total") == "counter");
+  CHECK(scrape.at(R"(relayq_delivery_failures_total{category="bad_mailbox",result="bounced"})") ==
+        1);
+  CHECK(scrape.at(R"(relayq_delivery_failures_total{category="rate_limit",result="deferred"})") ==
+        0);
+}
+
 TEST_CASE("metrics reply classes follow the reply code; no reply at all is an error", "[metrics]") {
   CHECK(reply_class_of(0) == ReplyClass::error);
   CHECK(reply_class_of(250) == ReplyClass::success);

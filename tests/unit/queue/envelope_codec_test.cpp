@@ -30,7 +30,8 @@ Envelope sample_envelope() {
   recipient.next_attempt_ms = 1'700'000'600'000;
   recipient.retry_rule = "slow.example";
   recipient.history.push_back({1'700'000'001'000, "mx.example.org[192.0.2.9]:25",
-                               "451 4.7.1 greylisted", "TLSv1.3 TLS_AES_256_GCM_SHA384 verified"});
+                               "451 4.7.1 greylisted", "TLSv1.3 TLS_AES_256_GCM_SHA384 verified",
+                               "policy"});
   envelope.recipients.emplace_back().address = "carol@example.org";
   return envelope;
 }
@@ -62,6 +63,29 @@ TEST_CASE("the retry rule is kept only when it is an override's", "[queue][codec
   damaged["r"][0]["r"] = 7;
   std::string record;
   nlohmann::json::to_msgpack(damaged, record);
+  CHECK_FALSE(decode_envelope(record).envelope);
+}
+
+TEST_CASE("an attempt's category is stored only when it has one", "[queue][codec]") {
+  Envelope envelope = sample_envelope();
+  std::string record = encode_envelope(envelope);
+  const std::size_t category = record.find(
+      "\xa1"
+      "c\xa6policy");
+  REQUIRE(category != std::string::npos);
+
+  // A success's attempt, or one stored before categories: no field, and an empty category back.
+  Envelope without = envelope;
+  without.recipients[0].history[0].category.clear();
+  const std::string old_record = encode_envelope(without);
+  CHECK(old_record.find("\xa6policy") == std::string::npos);
+  const DecodedEnvelope decoded = decode_envelope(old_record);
+  REQUIRE(decoded.envelope);
+  CHECK(decoded.envelope->recipients[0].history[0].category.empty());
+  CHECK(*decoded.envelope == without);
+
+  // A category that is not a string is damage, like any field of the wrong type.
+  record.replace(category + 2, 7, "\xc3");  // true
   CHECK_FALSE(decode_envelope(record).envelope);
 }
 

@@ -74,8 +74,8 @@ std::vector<DueTuple> due_index(Store& store) {
 void defer(Recipient& recipient, std::int64_t next_attempt_ms) {
   ++recipient.attempts;
   recipient.last_reply = "451 4.3.0 try later";
-  recipient.history.push_back(
-      {next_attempt_ms - 300'000, "mx.example.org[192.0.2.1]:25", recipient.last_reply, ""});
+  recipient.history.push_back({next_attempt_ms - 300'000, "mx.example.org[192.0.2.1]:25",
+                               recipient.last_reply, "", "network"});
   recipient.next_attempt_ms = next_attempt_ms;
 }
 

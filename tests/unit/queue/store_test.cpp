@@ -128,10 +128,11 @@ Envelope full_envelope(MessageId id) {
   two.state = RecipientState::delivered;
   two.attempts = 3;
   two.last_reply = "250 2.0.0 Ok";
-  two.history = {{1'700'000'000'100, "mx.example.net[192.0.2.1]:25", "451 4.7.1 later", ""},
-                 {1'700'000'300'100, "", "connection refused", ""},
-                 {1'700'000'900'100, "mx.example.net[192.0.2.1]:25", "250 2.0.0 Ok",
-                  "TLSv1.3 TLS_AES_256_GCM_SHA384 verified"}};
+  two.history = {
+      {1'700'000'000'100, "mx.example.net[192.0.2.1]:25", "451 4.7.1 later", "", "policy"},
+      {1'700'000'300'100, "", "connection refused", "", "network"},
+      {1'700'000'900'100, "mx.example.net[192.0.2.1]:25", "250 2.0.0 Ok",
+       "TLSv1.3 TLS_AES_256_GCM_SHA384 verified", ""}};
   Recipient& three = envelope.recipients.emplace_back(
       recipient("three@example.com", RecipientState::bounced,
                 /*next_attempt_ms=*/253'402'300'799'999));  // the latest
@@ -597,7 +598,7 @@ TEST_CASE("envelope_to_json_line renders one compact JSON object", "[queue][insp
                          recipient("c@x", RecipientState::pending, 1'700'000'000'000)};
   envelope.recipients[0].attempts = 2;
   envelope.recipients[0].last_reply = "250 ok";
-  envelope.recipients[0].history = {{1, "mx", "250 ok", ""}};
+  envelope.recipients[0].history = {{1, "mx", "250 ok", "", ""}};
   envelope.recipients[1].attempts = 1;
   envelope.recipients[1].last_reply = "451 \"later\"";
   envelope.received_ms = 1'699'999'999'000;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dns/ip_address.hpp"
+#include "mta/config/reply_rule.hpp"
 #include "policy/dovecot_auth.hpp"
 #include "queue/retry_policy.hpp"
 
@@ -165,6 +166,9 @@ struct Config {
   } policy;
 
   std::vector<DkimSignConfig> dkim_sign;
+
+  // [[reply_rule]]: how to classify failure replies, tried before the built-in table.
+  std::vector<ReplyRule> reply_rules;
 
   // The line of every key and table the file sets, for errors found after parsing (a port that
   // cannot be bound, a key file that cannot be read). Keys are dotted as in error messages,

@@ -180,6 +180,9 @@ class DeliveryEngine : public ConnectionEvents {
   void on_committed(queue::MessageId id, const queue::StoreResult& result,
                     std::optional<queue::MessageId> dsn_id);
   queue::RetryRule retry_rule_for(const queue::Envelope& envelope, std::uint16_t index) const;
+  metrics::Counter& failure_counter(ReplyCategory category, metrics::FailureResult result) {
+    return *failure_counters_[static_cast<std::size_t>(category)][static_cast<std::size_t>(result)];
+  }
 
   // operator_actions.cpp: operators' changes, applied between delivery rounds.
   void on_admin_loaded(queue::MessageId id, std::optional<queue::Message> message);
@@ -206,6 +209,10 @@ class DeliveryEngine : public ConnectionEvents {
   std::unordered_map<OutboundConnection*, std::unique_ptr<OutboundConnection>> connections_;
   std::mt19937 random_;
   net::TlsSessionCache tls_sessions_;  // to resume TLS with next hops this loop has met
+  // relayq_delivery_failures_total by category, then result: looked up once, at construction.
+  std::array<std::array<metrics::Counter*, metrics::kFailureResults.size()>,
+             kReplyCategories.size()>
+      failure_counters_{};
   bool started_ = false;
   bool stopped_ = false;
 };

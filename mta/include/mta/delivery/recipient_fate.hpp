@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "mta/delivery/reply_category.hpp"
 #include "mta/smtp/client_session.hpp"
 #include "queue/dsn.hpp"
 #include "queue/message.hpp"
@@ -23,11 +24,12 @@ struct AttemptContext {
   std::string tls;           // queue::Attempt::tls: how the connection was protected
 };
 
-// Records the attempt in the recipient (attempts, history, last reply) and sets its state and
-// next attempt time, with the rule that set it. A 4xx (or no reply) past the rule's max_age
-// bounces with 4.4.7.
-Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, const queue::RetryRule& rule,
-                 std::int64_t received_ms, const AttemptContext& context);
+// Records the attempt in the recipient (attempts, history with the reply's category unless it
+// is a success, last reply) and sets its state and next attempt time, with the rule that set
+// it. A 4xx (or no reply) past the rule's max_age bounces with 4.4.7.
+Fate apply_reply(queue::Recipient& recipient, const SmtpReply& reply, ReplyCategory category,
+                 const queue::RetryRule& rule, std::int64_t received_ms,
+                 const AttemptContext& context);
 
 // The enhanced status code of a reply ("5.1.1"), or a class default when it has none
 // (5.0.0 / 4.0.0; 4.4.1 for no reply at all; 4.4.7 for an expired message).
