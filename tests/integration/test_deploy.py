@@ -339,7 +339,7 @@ def test_sysusers_creates_the_units_user(tmp_path):
 
 # --- Configs ---------------------------------------------------------------------------------
 
-SETTING = re.compile(r'^# ((\[\[?[A-Za-z0-9_."-]+\]\]?)|([a-z_]+ = .+))$')
+SETTING = re.compile(r'^# ((\[\[?[A-Za-z0-9_.:"-]+\]\]?)|([a-z_]+ = .+))$')
 
 
 def commented_settings(text):
