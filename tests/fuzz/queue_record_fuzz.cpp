@@ -62,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const mta::ReplyClassifier classifier;
   for (auto& recipient : envelope.recipients) {
     const auto reply = reply_from(recipient.last_reply);
-    const auto fate = mta::apply_reply(recipient, reply, classifier.classify(reply),
-                                       {policy, {}}, envelope.received_ms, context);
+    const auto fate = mta::apply_reply(recipient, reply, classifier.classify(reply), {policy, {}},
+                                       envelope.received_ms, context);
     if (recipient.history.back().category.empty() != reply.success())
       fuzz::fail("a failed attempt without a category, or a success with one");
     if (fate == mta::Fate::delivered) continue;

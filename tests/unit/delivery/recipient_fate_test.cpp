@@ -53,8 +53,8 @@ AttemptContext at(std::int64_t offset_ms) {
 
 TEST_CASE("a 2xx reply delivers and records the attempt", "[delivery]") {
   Recipient recipient = recipient_to("a@example.org");
-  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, ReplyCategory::other, short_rule(),
-                    kReceived, at(10)) == Fate::delivered);
+  CHECK(apply_reply(recipient, {250, "250 2.0.0 ok"}, ReplyCategory::other, short_rule(), kReceived,
+                    at(10)) == Fate::delivered);
   CHECK(recipient.state == RecipientState::delivered);
   CHECK(recipient.attempts == 1);
   REQUIRE(recipient.history.size() == 1);
@@ -101,12 +101,13 @@ TEST_CASE("a deferral keeps the rule that set its next attempt", "[delivery]") {
   slow.initial = std::chrono::hours(1);
   const RetryRule slow_rule{slow, "slow.example"};
   Recipient recipient = recipient_to("a@slow.example");
-  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, slow_rule, kReceived, at(0)) == Fate::deferred);
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, slow_rule, kReceived,
+                    at(0)) == Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 3'600'000);
   CHECK(recipient.retry_rule == "slow.example");
   // The override gone (a reload), the next deferral is the default's.
-  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, short_rule(), kReceived, at(3'600'000)) ==
-        Fate::deferred);
+  CHECK(apply_reply(recipient, {451, "451 later"}, ReplyCategory::other, short_rule(), kReceived,
+                    at(3'600'000)) == Fate::deferred);
   CHECK(recipient.next_attempt_ms == kReceived + 3'600'000 + 120'000);
   CHECK(recipient.retry_rule.empty());
 }
