@@ -666,3 +666,32 @@ TEST_CASE("[[reply_rule]]: a category and at least one condition, in file order"
   CHECK(error_of("[[reply_rule]]\ncategory = \"policy\"\ntext = \"x\"\nclass = \"5\"\n") ==
         "test.toml:4: unknown key 'reply_rule.class'");
 }
+TEST_CASE("Rates are N per second, minute or hour", "[config][shaping]") {
+  CHECK(parse_rate("50/s") == Approx(50));
+  CHECK(parse_rate("3000/m") == Approx(50));
+  CHECK(parse_rate("36000/h") == Approx(10));
+  for (const char* bad : {"0/s", "50", "50/d", "/s", "-1/s", "1.5/s", "50/ s"})
+    CHECK_THROWS_AS(parse_rate(bad), std::invalid_argument);
+}
+
+TEST_CASE("[shaping] keys are checked", "[config][shaping]") {
+  CHECK(error_of("[shaping.\"gmail.com\"]\nmax_message_rate = \"50\"\n") ==
+        "test.toml:2: shaping.gmail.com.max_message_rate: not a rate: \"50\": expected a "
+        "number of messages per s, m or h (\"50/s\")");
+  CHECK(error_of("[shaping.\"gmail.com\"]\nmax_connections = 0\n") ==
+        "test.toml:2: shaping.gmail.com.max_connections: must be between 1 and 4294967295");
+  CHECK(error_of("[shaping.\"gmail.com\"]\nmax_rate = \"5/s\"\n") ==
+        "test.toml:2: unknown key 'shaping.gmail.com.max_rate'");
+  CHECK(error_of("[delivery]\nslowdown_factor = 0\n") ==
+        "test.toml:2: delivery.slowdown_factor: must be between 0.01 and 1");
+  // [delivery] has no max_connections of its own: it is max_connections_per_destination.
+  CHECK(error_of("[delivery]\nmax_connections = 3\n") ==
+        "test.toml:2: unknown key 'delivery.max_connections'");
+  const Config config = parse_config(
+      "[delivery]\nmax_connections_per_destination = 9\nrecover_after = 5\n"
+      "[shaping.\"Gmail.COM\"]\nmax_message_rate = \"1/s\"\n",
+      "test.toml");
+  CHECK(config.delivery.recover_after == 5);
+  REQUIRE(config.shaping.contains("gmail.com"));
+  CHECK(config.shaping.at("gmail.com").max_connections == 9);  // [delivery]'s
+}
