@@ -63,6 +63,8 @@ max_message_rate = "{rate * 60}/m"
         shown = lane(relay, "slow.test")
         assert shown["configured"] and shown["message_rate"] == rate
         assert lane(relay, "fast.test") is None  # nothing to show: not shaped, not slowed
+        # Connections open as the rate needs them, not one per waiting message.
+        assert len(slow.connections()) <= 4, slow.connections()
     finally:
         slow.stop()
         fast.stop()

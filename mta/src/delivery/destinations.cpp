@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "mta/common/log_format.hpp"
@@ -50,13 +51,21 @@ void DeliveryEngine::dispatch(Destination& destination) {
   // A destination at its message rate waits with the connections it has.
   if (destination.waiting) return;
   // Jobs beyond what connections in the making will take need more connections, as many as
-  // the lane allows.
+  // the lane allows, and no more than its rate lets send now: a destination shaped to a few
+  // messages a minute gets one connection at a time, not a burst of idle ones.
   std::size_t wanted = destination.queue.size() > destination.resolving
                            ? destination.queue.size() - destination.resolving
                            : 0;
+  const std::int64_t now = monotonic_us();
+  const std::size_t allowed = destination.lane->messages_available(now);
+  if (wanted > 0 && allowed == 0 && destination.resolving == 0 && destination.connections.empty()) {
+    wake_later(destination, destination.lane->message_wait(now));
+    return;
+  }
+  wanted = std::min(wanted, allowed);
   while (wanted-- > 0) {
     const std::int64_t wait = destination.lane->open_connection(
-        monotonic_us(), destination.connections.size() + destination.resolving);
+        now, destination.connections.size() + destination.resolving);
     if (wait > 0) wake_later(destination, wait);
     if (wait != 0) return;
     open_connection(destination);

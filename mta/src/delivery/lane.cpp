@@ -56,6 +56,16 @@ std::uint32_t Lane::max_messages_per_connection() const {
   return limits_.shaping.max_messages_per_connection;
 }
 
+std::size_t Lane::messages_available(std::int64_t now_us) const {
+  const std::lock_guard lock(mutex_);
+  return messages_.available(now_us);
+}
+
+std::int64_t Lane::message_wait(std::int64_t now_us) const {
+  const std::lock_guard lock(mutex_);
+  return messages_.wait(now_us);
+}
+
 std::int64_t Lane::take_message(std::int64_t now_us) {
   const std::lock_guard lock(mutex_);
   if (const auto wait = messages_.take(now_us); wait > 0) return wait;

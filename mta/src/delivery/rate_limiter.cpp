@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace relayq::mta {
 
@@ -21,6 +22,15 @@ void RateLimiter::set_rate(double per_second) {
 std::int64_t RateLimiter::wait(std::int64_t now_us) const {
   if (!limited()) return 0;
   return std::max<std::int64_t>(0, arrival_us_ - tolerance_us_ - now_us);
+}
+
+std::size_t RateLimiter::available(std::int64_t now_us) const {
+  if (!limited()) return std::numeric_limits<std::size_t>::max();
+  std::size_t count = 0;
+  for (std::int64_t arrival = std::max(arrival_us_, now_us); arrival - tolerance_us_ <= now_us;
+       arrival += interval_us_)
+    ++count;
+  return count;
 }
 
 std::int64_t RateLimiter::take(std::int64_t now_us) {

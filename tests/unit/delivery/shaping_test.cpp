@@ -25,14 +25,18 @@ TEST_CASE("A rate limiter allows its rate, with a small burst after a quiet spel
           "[delivery][shaping]") {
   RateLimiter unlimited;
   CHECK(events_in(unlimited, 0, 1) == 1000);
+  CHECK(unlimited.available(0) > 1'000'000);
 
   RateLimiter limiter(50);  // burst 2
+  CHECK(limiter.available(10 * kSecond) == 2);
   // The first second has the burst's extra event; later seconds have the rate exactly.
   CHECK(events_in(limiter, 10 * kSecond, 1) == 51);
   CHECK(events_in(limiter, 11 * kSecond, 4) == 200);
 
   RateLimiter exact(10, 1);
+  CHECK(exact.available(0) == 1);
   CHECK(exact.take(0) == 0);
+  CHECK(exact.available(0) == 0);
   CHECK(exact.take(0) == 100'000);  // the next one is a tenth of a second away
   CHECK(exact.wait(40'000) == 60'000);
   CHECK(exact.take(100'000) == 0);

@@ -3,6 +3,7 @@
 // monotonic clock); not thread-safe by itself (a Lane guards it).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace relayq::mta {
@@ -20,6 +21,8 @@ class RateLimiter {
 
   // Microseconds until an event may happen (0 = now), without taking it.
   std::int64_t wait(std::int64_t now_us) const;
+  // How many events may happen now, one after the other (the burst at most; "many" unlimited).
+  std::size_t available(std::int64_t now_us) const;
   // Takes an event if one may happen now; else returns the microseconds to wait (> 0).
   std::int64_t take(std::int64_t now_us);
 

@@ -54,6 +54,9 @@ class Lane {
   bool over_connection_limit(std::size_t open_here) const;
   std::uint32_t max_messages_per_connection() const;
 
+  // Messages the rate allows now (without taking them), and the microseconds until the next.
+  std::size_t messages_available(std::int64_t now_us) const;
+  std::int64_t message_wait(std::int64_t now_us) const;
   // Takes the right to send one message: 0, or the microseconds to wait (> 0).
   std::int64_t take_message(std::int64_t now_us);
 
