@@ -146,23 +146,8 @@ jitter = 0.1
         sink.stop()
 
 
-NEW_CONFIG = """
-[server]
-hostname = "relay.test"
-
-[retry]
-initial = "2m"
-factor = 3.0
-max_interval = "4h"
-max_age = "1d"
-jitter = 0.1
-delay_warning = "4h"
-
-[retry.domains."slow.example"]
-initial = "1h"
-max_age = "6h"
-delay_warning = "0"
-
+# CONFIG with shorter, faster-growing default waits, and an override for fast.example.
+NEW_CONFIG = CONFIG.replace('initial = "5m"\nfactor = 2.0', 'initial = "2m"\nfactor = 3.0') + """
 [retry.domains."fast.example"]
 initial = "1m"
 """

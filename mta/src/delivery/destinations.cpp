@@ -133,9 +133,8 @@ void DeliveryEngine::tls_handshake_done(OutboundConnection&, bool ok) {
 // the destination waits for a wake-up.
 void DeliveryEngine::give_job(OutboundConnection& connection, Destination& destination) {
   Lane& lane = *destination.lane;
-  const std::uint32_t per_connection = lane.max_messages_per_connection();
-  if ((per_connection != 0 && connection.transactions() >= per_connection) ||
-      lane.over_connection_limit(destination.connections.size() + destination.resolving)) {
+  if (lane.should_close(connection.transactions(),
+                        destination.connections.size() + destination.resolving)) {
     connection.quit();
     return;
   }

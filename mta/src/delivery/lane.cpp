@@ -46,14 +46,10 @@ void Lane::connection_closed() {
   if (connections_ > 0) --connections_;
 }
 
-bool Lane::over_connection_limit(std::size_t open_here) const {
+bool Lane::should_close(std::uint32_t transactions, std::size_t open_here) const {
   const std::lock_guard lock(mutex_);
-  return open_here > loop_share_;
-}
-
-std::uint32_t Lane::max_messages_per_connection() const {
-  const std::lock_guard lock(mutex_);
-  return limits_.shaping.max_messages_per_connection;
+  const std::uint32_t per_connection = limits_.shaping.max_messages_per_connection;
+  return (per_connection != 0 && transactions >= per_connection) || open_here > loop_share_;
 }
 
 std::size_t Lane::messages_available(std::int64_t now_us) const {
@@ -104,7 +100,7 @@ bool Lane::delivered() {
   return true;
 }
 
-LaneStatus Lane::status() const {
+ShapingStatus Lane::status() const {
   const std::lock_guard lock(mutex_);
   return {.name = name_,
           .configured = configured_,

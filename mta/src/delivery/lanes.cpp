@@ -94,7 +94,7 @@ void DeliveryEngine::learn_from(Destination& destination, const std::vector<Smtp
   }
   if (slow_down != nullptr) {
     if (!lane.slow_down(monotonic_us())) return;
-    const LaneStatus status = lane.status();
+    const ShapingStatus status = lane.status();
     metrics_.delivery_slowdowns().Increment();
     if (status.slowdown_steps == 1) metrics_.destinations_slowed().Increment();
     spdlog::warn(
@@ -106,7 +106,7 @@ void DeliveryEngine::learn_from(Destination& destination, const std::vector<Smtp
   }
   for (std::size_t k = 0; k < delivered; ++k) {
     if (!lane.delivered()) continue;
-    const LaneStatus status = lane.status();
+    const ShapingStatus status = lane.status();
     if (status.slowdown_steps == 0) metrics_.destinations_slowed().Decrement();
     spdlog::info(
         "event=speedup destination={} lane={} level={:.3g} message_rate={:.3g} "

@@ -87,8 +87,8 @@ std::string Shaper::mx_lane(const std::vector<std::string>& hosts) const {
   return settings_.mx_lane(hosts);
 }
 
-std::vector<LaneStatus> Shaper::status() const {
-  std::vector<LaneStatus> out;
+std::vector<ShapingStatus> Shaper::status() const {
+  std::vector<ShapingStatus> out;
   {
     const std::lock_guard lock(mutex_);
     for (const auto& [name, lane] : lanes_) {

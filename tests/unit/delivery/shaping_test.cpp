@@ -92,8 +92,8 @@ TEST_CASE("A slow-down lowers rate and connections a step at a time; successes u
   CHECK(status.level == Approx(0.5));
   CHECK(status.message_rate == Approx(20));
   CHECK(status.max_connections == 4);
-  CHECK(lane.over_connection_limit(5));
-  CHECK_FALSE(lane.over_connection_limit(4));
+  CHECK(lane.should_close(0, 5));
+  CHECK_FALSE(lane.should_close(0, 4));
 
   // A burst of such replies is one step.
   CHECK_FALSE(lane.slow_down(10 * kSecond + 500'000));
@@ -161,7 +161,8 @@ max_message_rate = "3600/h"
   CHECK(shaper.lane("gmail.com") == gmail);
   CHECK(gmail->status().max_connections == 3);
   CHECK(gmail->status().message_rate == Approx(50));
-  CHECK(gmail->max_messages_per_connection() == 100);
+  CHECK_FALSE(gmail->should_close(99, 1));
+  CHECK(gmail->should_close(100, 1));
   const auto other = shaper.lane("other.example");
   CHECK(other->status().max_connections == 7);
   CHECK(other->status().message_rate == Approx(10));

@@ -27,9 +27,6 @@ struct LaneLimits {
   std::uint32_t recover_after = 20;  // successful deliveries that undo one step
 };
 
-// What `relayq queue stats` shows of a lane.
-using LaneStatus = ShapingStatus;
-
 class Lane {
  public:
   // Steps beyond this would starve the destination: 0.5^6 is 1/64 of its rate.
@@ -50,9 +47,10 @@ class Lane {
   // one (> 0), or -1 when the share is used (a connection of this loop's must close first).
   std::int64_t open_connection(std::int64_t now_us, std::size_t open_here);
   void connection_closed();
-  // This loop has more connections open than a slow-down now allows: an idle one should close.
-  bool over_connection_limit(std::size_t open_here) const;
-  std::uint32_t max_messages_per_connection() const;
+  // An idle connection that has begun `transactions` should close rather than take another
+  // message: it carried max_messages_per_connection, or this loop has more connections open
+  // (`open_here`) than a slow-down now allows.
+  bool should_close(std::uint32_t transactions, std::size_t open_here) const;
 
   // Messages the rate allows now (without taking them), and the microseconds until the next.
   std::size_t messages_available(std::int64_t now_us) const;
@@ -64,7 +62,7 @@ class Lane {
   bool slow_down(std::int64_t now_us);
   bool delivered();
 
-  LaneStatus status() const;
+  ShapingStatus status() const;
   // No slow-down in force and nothing open: forgetting the lane loses nothing.
   bool at_rest() const;
 
@@ -115,7 +113,7 @@ class Shaper {
   bool has_mx_rules() const;
   std::string mx_lane(const std::vector<std::string>& hosts) const;
   // Lanes with a [shaping] entry (used yet or not) or a slow-down in force, by name.
-  std::vector<LaneStatus> status() const;
+  std::vector<ShapingStatus> status() const;
 
  private:
   void prune();
